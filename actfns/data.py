@@ -1,0 +1,190 @@
+"""FashionMNIST held in memory as normalised tensors, served in batches by index.
+
+Files are found in this order, without a download when they are already there:
+1. ``<root>/FashionMNIST/raw/`` (torchvision's layout);
+2. Debian's ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``),
+   unpacked into ``<root>``;
+3. torchvision's download (if ``download=True``).
+The uncompressed files are then checked against their published SHA-256.
+"""
+
+import gzip
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import TensorDataset
+
+from .checkpoints import atomic_write
+from .paths import data_dir
+
+__all__ = [
+    "CLASS_NAMES",
+    "DEBIAN_DIR",
+    "FashionMNISTData",
+    "DatasetError",
+    "prepare_fashion_mnist",
+    "load_fashion_mnist",
+    "batches",
+    "normalize",
+]
+
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# uncompressed IDX file -> (bytes, SHA-256), from Xiao et al. (2017)
+FILES = {
+    "train-images-idx3-ubyte": (47040016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),  # noqa: E501
+    "train-labels-idx1-ubyte": (60008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),  # noqa: E501
+    "t10k-images-idx3-ubyte": (7840016, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),  # noqa: E501
+    "t10k-labels-idx1-ubyte": (10008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),  # noqa: E501
+}
+
+HOW_TO_GET = (
+    "Get FashionMNIST in one of three ways: (1) online, call with download=True "
+    "(torchvision fetches it); (2) offline on Debian/Ubuntu, `apt-get install "
+    "dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist); (3) copy the "
+    "four uncompressed IDX files into {raw}."
+)
+
+
+class DatasetError(RuntimeError):
+    """A dataset file is missing or is not the published one."""
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _unpack_debian(raw, source):
+    """Decompress Debian's .gz files into ``raw`` (each written atomically)."""
+    for name in FILES:
+        gz = source / f"{name}.gz"
+        if not (raw / name).is_file() and gz.is_file():
+            with gzip.open(gz, "rb") as src:
+                atomic_write(raw / name, lambda f, src=src: shutil.copyfileobj(src, f))
+
+
+def _verify(raw):
+    for name, (size, digest) in FILES.items():
+        path = raw / name
+        if not path.is_file():
+            raise DatasetError(f"missing {path}. " + HOW_TO_GET.format(raw=raw))
+        if path.stat().st_size != size or _sha256(path) != digest:
+            raise DatasetError(
+                f"{path} is not the published file (expected {size} bytes, SHA-256 "
+                f"{digest[:12]}...): it is truncated or modified. Delete it, then "
+                + HOW_TO_GET.format(raw=raw)
+            )
+
+
+def prepare_fashion_mnist(root=None, download=True, verify=True, debian_dir=DEBIAN_DIR):
+    """Make sure the four raw IDX files are in ``<root>/FashionMNIST/raw``.
+
+    Returns:
+        the dataset root (pass it to ``torchvision.datasets.FashionMNIST``).
+    Raises:
+        DatasetError: a file is missing (and cannot be unpacked or downloaded) or, with
+            ``verify``, differs from the published file; the message names the file.
+    """
+    root = data_dir(root)
+    raw = root / "FashionMNIST" / "raw"
+    if not all((raw / name).is_file() for name in FILES):
+        if debian_dir is not None and Path(debian_dir).is_dir():
+            _unpack_debian(raw, Path(debian_dir))
+        if not all((raw / name).is_file() for name in FILES) and download:
+            from torchvision.datasets import FashionMNIST
+
+            try:
+                FashionMNIST(root, train=True, download=True)
+            except Exception as err:  # network errors come in many types
+                raise DatasetError(
+                    f"download of FashionMNIST into {raw} failed ({err}). "
+                    + HOW_TO_GET.format(raw=raw)
+                ) from None
+    if verify:
+        _verify(raw)
+    elif not all((raw / name).is_file() for name in FILES):
+        missing = [name for name in FILES if not (raw / name).is_file()]
+        raise DatasetError(f"missing {', '.join(missing)} in {raw}. "
+                           + HOW_TO_GET.format(raw=raw))
+    return root
+
+
+def normalize(images):
+    """uint8 images in [0, 255] -> float32 in [-1, 1], as ToTensor + Normalize(0.5, 0.5).
+
+    ``(N, 28, 28)`` uint8 -> ``(N, 1, 28, 28)`` float32.
+    """
+    return images.unsqueeze(1).float().div(255).sub(0.5).div(0.5)
+
+
+@dataclass
+class FashionMNISTData:
+    """Train/validation/test splits as ``TensorDataset``s of (images, labels).
+
+    Images are ``(N, 1, 28, 28)`` float32 in [-1, 1]; labels ``(N,)`` int64.
+    ``fingerprint`` identifies the files and the split (for checkpoint reuse).
+    """
+
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    fingerprint: str
+    class_names: tuple = CLASS_NAMES
+
+
+def load_fashion_mnist(root=None, seed=42, num_val=10000, download=True, verify=True):
+    """Load FashionMNIST and split the 60,000 training images into train/validation.
+
+    Args:
+        root: dataset root (``None``: ``$ACTFNS_DATA`` or ``~/.cache/actfns/data``).
+        seed: seed of the train/validation split; it uses its own generator, so the
+            split never depends on the global random state.
+        num_val: images held out for validation (10,000 as in the course).
+        download: allow torchvision to download missing files.
+        verify: check each file's SHA-256 against the published one.
+    """
+    from torchvision.datasets import FashionMNIST
+
+    root = prepare_fashion_mnist(root, download=download, verify=verify)
+    train = FashionMNIST(root, train=True, download=False)
+    test = FashionMNIST(root, train=False, download=False)
+    n = len(train.targets)
+    if not 0 < num_val < n:
+        raise ValueError(f"num_val must be between 1 and {n - 1}, got {num_val}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    x, y = normalize(train.data), train.targets
+    val_idx, train_idx = perm[:num_val], perm[num_val:]
+    h = hashlib.sha256(f"seed={seed};num_val={num_val};".encode())
+    for images in (train.data, train.targets, test.data, test.targets):
+        h.update(images.numpy().tobytes())
+    return FashionMNISTData(
+        train=TensorDataset(x[train_idx], y[train_idx]),
+        val=TensorDataset(x[val_idx], y[val_idx]),
+        test=TensorDataset(normalize(test.data), test.targets),
+        fingerprint=h.hexdigest()[:16],
+    )
+
+
+def batches(dataset, batch_size=256, shuffle=False, drop_last=False, generator=None):
+    """A DataLoader that takes whole batches from a ``TensorDataset`` by index.
+
+    The sampler yields a list of indices per batch and the dataset gathers them in one
+    indexing operation: no per-image Python work, no collation.
+
+    Args:
+        generator: ``torch.Generator`` for the shuffle order (reproducible batches).
+    """
+    sampler = (RandomSampler(dataset, generator=generator) if shuffle
+               else SequentialSampler(dataset))
+    return DataLoader(dataset, batch_size=None,
+                      sampler=BatchSampler(sampler, batch_size, drop_last=drop_last))

@@ -1,0 +1,145 @@
+"""Diagnostics that return data (tensors, DataFrames), never plots or prints."""
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .activations import ActivationFunction
+from .data import batches
+from .train import get_device
+
+__all__ = ["weight_grads", "grad_stats", "layer_activations", "DeadNeurons",
+           "count_dead_neurons", "activation_layers"]
+
+
+def weight_grads(net, X, y, loss_fn=F.cross_entropy):
+    """Gradient of the loss on one batch w.r.t. every weight matrix (biases left out).
+
+    Uses ``torch.autograd.grad``, so ``net``'s ``.grad`` fields are left untouched.
+
+    Args:
+        X: ``(batch, ...)`` inputs on ``net``'s device; y: ``(batch,)`` labels.
+    Returns:
+        ``{parameter name: gradient tensor}`` in layer order, e.g. ``layers.0.weight``.
+    """
+    params = {n: p for n, p in net.named_parameters() if n.endswith("weight")}
+    net.eval()
+    with torch.enable_grad():
+        loss = loss_fn(net(X), y)
+        grads = torch.autograd.grad(loss, list(params.values()))
+    return {n: g.detach() for n, g in zip(params, grads)}
+
+
+def grad_stats(grads):
+    """Per-layer summary of :func:`weight_grads`: one row per weight matrix.
+
+    Columns: ``layer`` (1 = input side), ``param``, ``shape``, ``norm`` (Frobenius),
+    ``mean_abs``, ``std``, ``max_abs``.
+    """
+    rows = []
+    for i, (name, g) in enumerate(grads.items(), start=1):
+        g = g.double()
+        rows.append(dict(layer=i, param=name, shape=tuple(g.shape),
+                         norm=g.norm().item(), mean_abs=g.abs().mean().item(),
+                         std=g.std().item(), max_abs=g.abs().max().item()))
+    return pd.DataFrame(rows)
+
+
+def activation_layers(net, kind=ActivationFunction):
+    """``{name: module}`` of the modules of type ``kind`` (default: activations)."""
+    return {n: m for n, m in net.named_modules() if isinstance(m, kind)}
+
+
+def layer_activations(net, X, kind=ActivationFunction):
+    """Outputs of every activation layer for a batch, captured with forward hooks.
+
+    Works for any network whose activations are ``kind`` modules (``nn.ReLU`` etc.
+    too, by passing ``kind=nn.ReLU``).
+
+    Returns:
+        ``{module name: (batch, width) output tensor}`` in forward order.
+    """
+    outputs, handles = {}, []
+    for name, module in activation_layers(net, kind).items():
+        def hook(_module, _inputs, out, name=name):
+            outputs[name] = out.detach()
+        handles.append(module.register_forward_hook(hook))
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(X)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs
+
+
+@dataclass
+class DeadNeurons:
+    """Dead-neuron census: per activation layer, how many units never fired.
+
+    ``counts[i]`` of ``sizes[i]`` units in layer ``names[i]`` were dead over
+    ``num_samples`` inputs; ``fractions`` are in [0, 1].
+    """
+
+    names: list
+    counts: list
+    sizes: list
+    num_samples: int
+
+    @property
+    def fractions(self):
+        return [c / s for c, s in zip(self.counts, self.sizes)]
+
+    @property
+    def total_fraction(self):
+        return sum(self.counts) / sum(self.sizes)
+
+    def to_frame(self):
+        return pd.DataFrame({"layer": range(1, len(self.names) + 1),
+                             "module": self.names, "dead": self.counts,
+                             "units": self.sizes, "fraction": self.fractions})
+
+
+def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
+                       kind=ActivationFunction):
+    """Count units whose output is 0 (``|out| <= atol``) for every input in ``dataset``.
+
+    Streams the dataset in batches and keeps one boolean per unit, so memory does not
+    grow with the dataset.
+
+    Args:
+        dataset: a ``TensorDataset`` of (images, labels), or a tensor of inputs.
+        atol: tolerance; 0 (default) means exactly zero, the course's definition.
+    """
+    device = get_device(device)
+    if isinstance(dataset, torch.Tensor):
+        dataset = torch.utils.data.TensorDataset(dataset)
+    layers = activation_layers(net, kind)
+    if not layers:
+        raise ValueError(f"{type(net).__name__} has no {kind.__name__} modules")
+    alive = {}
+
+    def make_hook(name):
+        def hook(_module, _inputs, out):
+            fired = (out.abs() > atol).reshape(out.shape[0], -1).any(dim=0)  # (width,)
+            alive[name] = fired if name not in alive else alive[name] | fired
+        return hook
+
+    handles = [m.register_forward_hook(make_hook(n)) for n, m in layers.items()]
+    net.eval()
+    try:
+        with torch.no_grad():
+            for batch in batches(dataset, batch_size):
+                net(batch[0].to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    names = list(layers)
+    return DeadNeurons(names=names,
+                       counts=[int((~alive[n]).sum()) for n in names],
+                       sizes=[alive[n].numel() for n in names],
+                       num_samples=len(dataset))

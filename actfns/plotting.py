@@ -1,0 +1,158 @@
+"""Figures built from the diagnostics. Each function returns a matplotlib Figure.
+
+Nothing here calls ``plt.show()``, saves files or changes global style. Colours are
+fixed per activation (``color_of``) so a function looks the same in every figure.
+"""
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+from .activations import ACTIVATIONS, get_grads
+
+__all__ = ["ACT_COLORS", "color_of", "plot_activation_functions", "plot_weight_grads",
+           "plot_grad_norms", "plot_activation_hists", "plot_val_curves",
+           "plot_dead_neurons", "plot_image_grid"]
+
+_PALETTE = sns.color_palette("tab10", 10) + [(0.4, 0.4, 0.4)]
+ACT_COLORS = {name: _PALETTE[i] for i, name in enumerate(ACTIVATIONS)}
+"""Registry name -> RGB colour."""
+
+WIDTH = 9.0  # inches: one figure width for the whole book
+
+
+def color_of(act):
+    """Colour of an activation (instance, class name, registry name or config)."""
+    if isinstance(act, dict):
+        act = act["name"]
+    name = act if isinstance(act, str) else type(act).__name__
+    return ACT_COLORS.get(name.lower().replace("_", ""), "C0")
+
+
+def _grid(n, ncols, height):
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height * nrows),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def plot_activation_functions(acts, x=None, ncols=3):
+    """Each activation (solid) and its derivative (dashed) on ``x`` (default [-5, 5])."""
+    x = torch.linspace(-5, 5, 1001) if x is None else x
+    fig, axes = _grid(len(acts), ncols, 2.6)
+    for ax, act in zip(axes, acts):
+        with torch.no_grad():
+            y = act(x)
+        dy = get_grads(act, x)
+        ax.plot(x, y, color=color_of(act), lw=2, label="f(x)")
+        ax.plot(x, dy, color=color_of(act), lw=1.5, ls="--", label="f'(x)")
+        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+        ax.axvline(0, color="0.8", lw=0.8, zorder=0)
+        ax.set_title(str(act.name) + "".join(
+            f", {k}={v:g}" for k, v in act.config.items() if k != "name"))
+        ax.set_ylim(-1.5, max(float(x.max()), 1.5))
+        ax.set_xlabel("x")
+    axes[0].legend(loc="upper left")
+    return fig
+
+
+def plot_weight_grads(grads, title=None, color="C0", bins=30):
+    """Histograms of weight gradients, one panel per layer (``weight_grads`` output)."""
+    fig, axes = _grid(len(grads), len(grads), 2.3)
+    for ax, (name, g) in zip(axes, grads.items()):
+        sns.histplot(g.flatten().cpu().numpy(), bins=bins, ax=ax, color=color,
+                     stat="density", element="step")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("dL/dw")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+        ax.set_ylabel("density" if ax is axes[0] else "")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_grad_norms(stats, column="norm"):
+    """Gradient norm per layer (log scale), one line per activation.
+
+    Args:
+        stats: ``{activation name: grad_stats DataFrame}``.
+    """
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.6, 3.2), layout="constrained")
+    for name, df in stats.items():
+        ax.plot(df["layer"], df[column], "o-", color=color_of(name), label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = input side)")
+    ax.set_ylabel(f"weight-gradient {column}")
+    ax.set_xticks(list(next(iter(stats.values()))["layer"]))
+    ax.legend(fontsize=8, ncols=2)
+    return fig
+
+
+def plot_activation_hists(acts, title=None, color="C0", bins=50, ncols=4):
+    """Histograms of activation outputs per layer (``layer_activations`` output)."""
+    fig, axes = _grid(len(acts), ncols, 2.2)
+    for i, (ax, (name, out)) in enumerate(zip(axes, acts.items()), start=1):
+        sns.histplot(out.flatten().cpu().numpy(), bins=bins, ax=ax, color=color,
+                     stat="density", element="step")
+        ax.set_title(f"layer {i} ({name})", fontsize=9)
+        ax.set_xlabel("activation")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_val_curves(histories):
+    """Validation accuracy (%) per epoch, one line per run; dots mark the best epoch.
+
+    Args:
+        histories: ``{activation name: History}``.
+    """
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 3.6), layout="constrained")
+    for name, h in histories.items():
+        epochs = np.arange(1, h.epochs + 1)
+        ax.plot(epochs, 100 * np.asarray(h.val_acc), color=color_of(name), label=name)
+        ax.plot(h.best_epoch, 100 * h.best_val_acc, "o", color=color_of(name))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.legend(fontsize=8, ncols=2)
+    return fig
+
+
+def plot_dead_neurons(reports):
+    """Dead fraction (%) per layer as grouped bars, one colour per network.
+
+    Args:
+        reports: ``{label: DeadNeurons}``; a label starting with an activation name
+            takes its colour.
+    """
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 3.4), layout="constrained")
+    width = 0.8 / len(reports)
+    for i, (label, rep) in enumerate(reports.items()):
+        layers = np.arange(1, len(rep.counts) + 1)
+        ax.bar(layers + (i - (len(reports) - 1) / 2) * width,
+               100 * np.asarray(rep.fractions), width,
+               color=color_of(label.split()[0]) if len(reports) > 1 else "C0",
+               alpha=1 - 0.25 * (i % 2), label=label)
+    ax.set_xlabel("hidden layer (1 = input side)")
+    ax.set_ylabel("dead neurons (%)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_image_grid(images, labels, class_names, ncols=8):
+    """Images in [-1, 1], ``(N, 1, H, W)``, with their class names as titles."""
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 1.35 * nrows),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, y in zip(axes.flat, images, labels):
+        ax.imshow(img.squeeze(0).cpu().numpy(), cmap="gray_r", vmin=-1, vmax=1)
+        ax.set_title(class_names[int(y)], fontsize=8)
+    return fig

@@ -1,0 +1,211 @@
+"""Training with the course's recipe: SGD + momentum, early stopping, best checkpoint.
+
+``train_model`` reuses a saved network only when its stored fingerprint equals the
+fingerprint of the run it is asked for (initial weights, architecture, recipe, data and
+the source code of the training path), so a changed setting or changed code retrains.
+"""
+
+import hashlib
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .checkpoints import CheckpointError, atomic_write, load_model, read_json, save_model
+from .data import batches
+from .paths import checkpoint_dir
+
+__all__ = ["set_seed", "get_device", "train_epoch", "evaluate", "History",
+           "run_fingerprint", "train_model"]
+
+_CODE_FILES = ("activations.py", "model.py", "data.py", "train.py", "checkpoints.py")
+
+
+def set_seed(seed):
+    """Seed Python's ``random``, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def get_device(device=None):
+    """``device`` if given, else ``$ACTFNS_DEVICE``, else CUDA when present, else CPU."""
+    device = device or os.environ.get("ACTFNS_DEVICE")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def train_epoch(net, loader, optimizer, device):
+    """One pass over ``loader``; returns (mean loss, accuracy) of the training batches."""
+    net.train()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    count = 0
+    for X, y in loader:
+        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = net(X)  # (batch, classes)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(dim=-1) == y).sum()
+        count += len(y)
+    return total_loss.item() / count, correct.item() / count
+
+
+@torch.no_grad()
+def evaluate(net, dataset, device=None, batch_size=4096):
+    """Accuracy (fraction in [0, 1]) of ``net`` on a ``TensorDataset``."""
+    device = get_device(device)
+    net.eval()
+    correct = 0
+    for X, y in batches(dataset, batch_size):
+        correct += (net(X.to(device)).argmax(dim=-1).cpu() == y).sum().item()
+    return correct / len(dataset)
+
+
+@dataclass
+class History:
+    """What a training run did. Accuracies are fractions in [0, 1], times in seconds.
+
+    ``best_epoch`` is 1-based; ``trained`` is False when a checkpoint was reused.
+    """
+
+    model_name: str
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    epoch_time: list = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_acc: float = 0.0
+    test_acc: float = float("nan")
+    wall_time: float = 0.0
+    fingerprint: str = ""
+    trained: bool = True
+
+    @property
+    def epochs(self):
+        return len(self.val_acc)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+def _code_hash():
+    h = hashlib.sha256(__version__.encode())
+    for name in _CODE_FILES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
+def run_fingerprint(net, data_fingerprint, recipe):
+    """SHA-256 of everything that decides a run's result.
+
+    Args:
+        net: the network *before* training (its config and initial weights).
+        data_fingerprint: ``FashionMNISTData.fingerprint``.
+        recipe: dict of the training hyper-parameters (and the shuffle seed).
+    """
+    h = hashlib.sha256(json.dumps([net.config, data_fingerprint, recipe],
+                                  sort_keys=True).encode())
+    for name, tensor in net.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(_code_hash().encode())
+    return h.hexdigest()
+
+
+def _history_file(model_path, model_name):
+    return checkpoint_dir(model_path) / f"{model_name}.history.json"
+
+
+def _try_reuse(net, model_path, model_name, fingerprint, device):
+    """The stored History if a finished run with this fingerprint is on disk."""
+    path = _history_file(model_path, model_name)
+    if not path.is_file():
+        return None
+    try:
+        history = History.from_dict(read_json(path, "training history"))
+    except (CheckpointError, TypeError):
+        return None  # unreadable or from another version: retrain
+    if history.fingerprint != fingerprint:
+        return None
+    load_model(model_path, model_name, net=net, map_location=device)
+    history.trained = False
+    return history
+
+
+def train_model(net, model_name, data, *, lr=1e-2, momentum=0.9, batch_size=256,
+                max_epochs=50, patience=7, seed=42, device=None, model_path=None,
+                overwrite=False, progress=None):
+    """Train ``net`` on ``data.train``; keep the best on ``data.val``; test it.
+
+    Recipe defaults are the course's: SGD(lr 1e-2, momentum 0.9), batch 256 with
+    drop_last, at most 50 epochs, stop when validation accuracy has not improved for
+    ``patience`` epochs. The best network is saved as ``model_name`` in ``model_path``
+    (with ``NAME.history.json``) and loaded into ``net``; a later call with the same
+    fingerprint loads it instead of training (``overwrite=True`` forces training).
+
+    Args:
+        net: freshly initialised network (its initial weights are fingerprinted).
+        data: ``FashionMNISTData`` (``train``/``val``/``test``, ``fingerprint``).
+        seed: seed of the shuffle order (its own generator).
+        progress: tqdm bar per epoch; ``None`` shows it unless ``$ACTFNS_PROGRESS=0``.
+    Returns:
+        History (accuracies as fractions).
+    """
+    device = get_device(device)
+    recipe = dict(lr=lr, momentum=momentum, batch_size=batch_size,
+                  max_epochs=max_epochs, patience=patience, seed=seed)
+    fingerprint = run_fingerprint(net, data.fingerprint, recipe)
+    net.to(device)
+    if not overwrite:
+        history = _try_reuse(net, model_path, model_name, fingerprint, device)
+        if history is not None:
+            return history
+    if progress is None:
+        progress = os.environ.get("ACTFNS_PROGRESS", "1") != "0"
+    start = time.perf_counter()
+    history = History(model_name, fingerprint=fingerprint)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    generator = torch.Generator().manual_seed(seed)
+    loader = batches(data.train, batch_size, shuffle=True, drop_last=True,
+                     generator=generator)
+    best_state = None
+    bar = tqdm(range(max_epochs), desc=model_name, disable=not progress, leave=False)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        loss, acc = train_epoch(net, loader, optimizer, device)
+        val_acc = evaluate(net, data.val, device)
+        history.train_loss.append(loss)
+        history.train_acc.append(acc)
+        history.val_acc.append(val_acc)
+        history.epoch_time.append(time.perf_counter() - t0)
+        if best_state is None or val_acc > history.best_val_acc:
+            history.best_epoch, history.best_val_acc = epoch + 1, val_acc
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        bar.set_postfix(val_acc=f"{val_acc:.4f}", best=history.best_epoch)
+        if epoch + 1 - history.best_epoch >= patience:
+            break
+    bar.close()
+    net.load_state_dict(best_state)
+    history.test_acc = evaluate(net, data.test, device)
+    history.wall_time = time.perf_counter() - start
+    save_model(net, model_path, model_name)
+    text = json.dumps(history.to_dict(), indent=1).encode()
+    atomic_write(_history_file(model_path, model_name), lambda f: f.write(text))
+    return history
