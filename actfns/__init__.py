@@ -67,6 +67,7 @@ from .train import (  # noqa: E402
     set_seed,
     train_epoch,
     train_model,
+    train_or_load,
 )
 
 __all__ = [
@@ -84,5 +85,5 @@ __all__ = [
     "plot_dead_neurons", "plot_grad_norms", "plot_image_grid", "plot_val_curves",
     "plot_weight_grads",
     "History", "evaluate", "get_device", "run_fingerprint", "set_seed",
-    "train_epoch", "train_model",
+    "train_epoch", "train_model", "train_or_load",
 ]

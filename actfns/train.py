@@ -24,7 +24,7 @@ from .data import batches
 from .paths import checkpoint_dir
 
 __all__ = ["set_seed", "get_device", "train_epoch", "evaluate", "History",
-           "run_fingerprint", "train_model"]
+           "run_fingerprint", "train_model", "train_or_load"]
 
 _CODE_FILES = ("activations.py", "model.py", "data.py", "train.py", "checkpoints.py")
 
@@ -209,3 +209,37 @@ def train_model(net, model_name, data, *, lr=1e-2, momentum=0.9, batch_size=256,
     text = json.dumps(history.to_dict(), indent=1).encode()
     atomic_write(_history_file(model_path, model_name), lambda f: f.write(text))
     return history
+
+
+def train_or_load(act_fn, data, *, seed=42, hidden_sizes=(512, 256, 256, 128),
+                  model_name=None, **train_kwargs):
+    """Seed, build a ``BaseNetwork``, and ``train_model`` it (or load its checkpoint).
+
+    The same ``seed`` initialises the weights and orders the batches, so every
+    activation starts from the same random state, as in the course. The checkpoint is
+    named ``FashionMNIST_<activation>`` for the course's own run (seed 42, default
+    network and recipe); any other run gets its fingerprint in the name, so runs
+    with different settings never overwrite each other.
+
+    Args:
+        act_fn: activation instance, registry name or config.
+        train_kwargs: passed to :func:`train_model` (``max_epochs``, ``lr``, ...).
+    Returns:
+        ``(net, history)``: the best network (on its device) and its History.
+    """
+    from .model import BaseNetwork, make_activation
+
+    act = make_activation(act_fn)
+    set_seed(seed)
+    net = BaseNetwork(act, hidden_sizes=hidden_sizes)
+    if model_name is None:
+        model_name = f"FashionMNIST_{act.name.lower()}"
+        default_act = type(act)().config == act.config
+        custom = {k: v for k, v in train_kwargs.items()
+                  if k not in ("device", "model_path", "progress", "overwrite")}
+        if (seed != 42 or tuple(hidden_sizes) != (512, 256, 256, 128) or custom
+                or not default_act):
+            recipe = dict(seed=seed, **custom)
+            model_name += "_" + run_fingerprint(net, data.fingerprint, recipe)[:10]
+    history = train_model(net, model_name, data, seed=seed, **train_kwargs)
+    return net, history
