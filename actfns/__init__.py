@@ -46,6 +46,11 @@ from .diagnostics import (  # noqa: E402
     layer_activations,
     weight_grads,
 )
+from .interactive import (  # noqa: E402
+    EXPLORER_PARAMS,
+    activation_explorer,
+    explorer_figure,
+)
 from .model import BaseNetwork  # noqa: E402
 from .paths import checkpoint_dir, data_dir  # noqa: E402
 from .plotting import (  # noqa: E402
@@ -80,6 +85,7 @@ __all__ = [
     "load_fashion_mnist", "prepare_fashion_mnist",
     "DeadNeurons", "count_dead_neurons", "grad_stats", "layer_activations",
     "weight_grads",
+    "EXPLORER_PARAMS", "activation_explorer", "explorer_figure",
     "BaseNetwork", "checkpoint_dir", "data_dir",
     "ACT_COLORS", "color_of", "plot_activation_functions", "plot_activation_hists",
     "plot_dead_neurons", "plot_grad_norms", "plot_image_grid", "plot_val_curves",
