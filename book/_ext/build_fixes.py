@@ -1,0 +1,54 @@
+"""Sphinx extension: fixes found by the build and browser tests.
+
+1. Every page is read again on every build. ``execute_notebooks: force`` executes
+   the pages Sphinx reads, but an incremental build reads only pages whose source
+   changed: after an edit to ``actfns/`` alone, ``jupyter-book build book`` would
+   publish outputs computed by the old package code. Re-reading everything makes
+   "force" mean every page, every build (tests/test_build_cache.py checks it);
+   trained networks stay cached by actfns's fingerprinted checkpoints.
+2. Sphinx 7.4 writes each inline script that sphinx-thebe and sphinx-togglebutton add
+   at ``env-before-read-docs`` twice into every page (registered with filename
+   ``None``, re-added from the registry with filename ``""``, so they do not compare
+   equal); the second copy of sphinx-thebe's ``const THEBE_JS_URL = ...`` is a
+   SyntaxError ("Identifier has already been declared"). Script and stylesheet
+   entries with the same file and attributes are written once.
+3. pydata-sphinx-theme logs "Got invalid theme mode" on a first visit unless a default
+   mode is set: ``html_context["default_mode"]`` is ``"light"`` (the figures have white
+   backgrounds) unless the configuration sets one.
+"""
+
+
+def read_every_page(app, env, added, changed, removed):
+    return sorted(env.found_docs - set(added) - set(changed) - set(removed))
+
+
+def _key(asset):
+    attributes = getattr(asset, "attributes", {}) or {}
+    return (getattr(asset, "filename", None) or "",
+            tuple(sorted((k, str(v)) for k, v in attributes.items())))
+
+
+def _dedupe(assets):
+    seen, unique = set(), []
+    for asset in assets:
+        if _key(asset) not in seen:
+            seen.add(_key(asset))
+            unique.append(asset)
+    return unique
+
+
+def dedupe_assets(app, pagename, templatename, context, doctree):
+    for name in ("script_files", "css_files"):
+        if name in context:
+            context[name] = _dedupe(context[name])
+
+
+def default_mode(app, config):
+    config.html_context = {"default_mode": "light", **(config.html_context or {})}
+
+
+def setup(app):
+    app.connect("config-inited", default_mode)
+    app.connect("env-get-outdated", read_every_page)
+    app.connect("html-page-context", dedupe_assets, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,92 @@
+"""Where the book's pages, sources and HTML are, read from ``_toc.yml``/``_config.yml``.
+
+Shared by test_site.py, test_binder.py and test_build_cache.py, so no test hard-codes
+a chapter name or an output folder.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+from jupyter_book.cli.main import find_config_path
+from sphinx_external_toc.parsing import parse_toc_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+
+# The environment pytest was started with. tests/conftest.py points
+# $ACTFNS_CHECKPOINTS at a temporary folder for every test; a book build or a chapter
+# run must use the real checkpoint cache instead (else it retrains every network).
+USER_ENV = dict(os.environ)
+
+
+def docnames(book=BOOK):
+    """Every page of the book in table-of-contents order (root first)."""
+    return list(parse_toc_yaml(book / "_toc.yml"))
+
+
+def source_of(docname, book=BOOK):
+    """The source file of a page (``.md`` or ``.ipynb``)."""
+    for suffix in (".md", ".ipynb"):
+        path = book / f"{docname}{suffix}"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"_toc.yml lists {docname!r} but book/ has no "
+                            f"{docname}.md or {docname}.ipynb")
+
+
+def read_notebook(docname, book=BOOK):
+    """The page as a notebook (jupytext reads MyST markdown)."""
+    return jupytext.read(source_of(docname, book))
+
+
+def is_notebook(docname, book=BOOK):
+    """True for pages MyST-NB executes: a kernelspec and at least one code cell."""
+    nb = read_notebook(docname, book)
+    return "kernelspec" in nb.metadata and any(c.cell_type == "code" for c in nb.cells)
+
+
+def notebook_docnames(book=BOOK):
+    """The pages that are executable notebooks (the chapters Binder opens)."""
+    return [name for name in docnames(book) if is_notebook(name, book)]
+
+
+def build_dir(book=BOOK):
+    """``_build`` next to the ``_config.yml`` that ``jupyter-book build book`` finds."""
+    return find_config_path(book)[0] / "_build"
+
+
+def html_dir(book=BOOK):
+    """Where ``jupyter-book build book`` writes the site."""
+    return build_dir(book) / "html"
+
+
+def build_book(book=BOOK, env=None, timeout=3600):
+    """Run ``jupyter-book build <book> -W --keep-going``; return the CompletedProcess.
+
+    Output (stdout and stderr together) is captured in ``.stdout``.
+    """
+    env = dict(USER_ENV if env is None else env)
+    return subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(book), "-W", "--keep-going"],
+        cwd=book.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=timeout, check=False)
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::(\w+))?\}`([^`]+)`")
+
+
+def glue_roles(docname, book=BOOK):
+    """``[(kind, key), ...]`` for every inline glue role in the page's markdown cells.
+
+    ``kind`` is ``""`` for ``{glue}``, else the part after the colon (``text``,
+    ``any``, ``md``, ``math``, ``figure``); ``key`` drops a ``:format`` suffix.
+    """
+    nb = read_notebook(docname, book)
+    return [(kind or "", body.split(":", 1)[0].strip())
+            for cell in nb.cells if cell.cell_type == "markdown"
+            for kind, body in GLUE_ROLE.findall(cell.source)]

@@ -1,0 +1,333 @@
+"""The book builds with ``-W`` and the built site works, checked in its HTML and in a
+real browser.
+
+The build runs once per session (``built_book``): ``jupyter-book build book -W
+--keep-going``, re-executing every chapter. The browser tests serve the HTML on
+localhost and open each page in headless Chromium (the system's, driven by
+Playwright; nothing is downloaded). MathJax is requested from its CDN by the pages
+and served from the ``django-static-mathjax`` wheel's copy instead, so the test runs
+offline. Screenshots go to ``test-artifacts/screenshots/``.
+
+Set ``ACTFNS_BOOK_HTML=<folder>`` to check an existing build instead of building
+(for working on these tests); ``test_book_builds_with_warnings_as_errors`` then fails.
+"""
+
+import functools
+import http.server
+import importlib.resources
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from book_helpers import (
+    ROOT,
+    build_book,
+    docnames,
+    glue_roles,
+    html_dir,
+    notebook_docnames,
+    read_notebook,
+)
+from bs4 import BeautifulSoup
+
+pytestmark = pytest.mark.slow
+
+PAGES = docnames()
+NOTEBOOKS = notebook_docnames()
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+MATHJAX_CDN = re.compile(r"^https://cdn\.jsdelivr\.net/npm/mathjax@3/(?P<path>[^?#]+)")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """``(CompletedProcess, html folder)``; no process if ACTFNS_BOOK_HTML is set."""
+    given = os.environ.get("ACTFNS_BOOK_HTML")
+    if given:
+        return None, Path(given).resolve()
+    return build_book(), html_dir()
+
+
+@pytest.fixture(scope="session")
+def site(built_book):
+    """The HTML folder, failing (not skipping) when the build left no site."""
+    html = built_book[1]
+    if not (html / "index.html").is_file():
+        pytest.fail(f"no built site in {html}: the book build failed (see "
+                    "test_book_builds_with_warnings_as_errors)", pytrace=False)
+    return html
+
+
+def test_book_builds_with_warnings_as_errors(built_book):
+    result, html = built_book
+    assert result is not None, (
+        "ACTFNS_BOOK_HTML is set, so the book was not built by this session")
+    reports = sorted((html / "reports").glob("*.log"))
+    details = "\n".join(f"--- {r.name}\n{r.read_text()[-3000:]}" for r in reports)
+    assert result.returncode == 0, (
+        f"jupyter-book build book -W --keep-going failed (exit {result.returncode}):\n"
+        f"{result.stdout[-8000:]}\n{details}")
+
+
+def page_soup(site, docname):
+    path = site / f"{docname}.html"
+    assert path.is_file(), f"{docname} is in _toc.yml but {path} was not built"
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def article(soup):
+    """The page's own content (without the theme's navigation)."""
+    return soup.find("article") or soup.find("main") or soup
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_exists_with_title(site, docname):
+    soup = page_soup(site, docname)
+    assert article(soup).find("h1"), f"{docname}.html has no <h1> title"
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_images_exist_on_disk(site, docname):
+    soup = page_soup(site, docname)
+    for img in soup.find_all("img"):
+        src = img.get("src", "")
+        assert src and not src.startswith(("http:", "https:", "//")), (
+            f"{docname}: image {src!r} is not part of the site")
+        if src.startswith("data:"):
+            continue
+        path = (site / src.split("#")[0].split("?")[0]).resolve()
+        assert path.is_file() and path.stat().st_size > 0, (
+            f"{docname}: <img src={src!r}> points to a missing or empty file")
+
+
+def shown_image_outputs(executed_nb):
+    """Number of image outputs the page displays (cells not tagged remove-*)."""
+    count = 0
+    for cell in executed_nb.get("cells", []):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell["cell_type"] != "code" or tags & {"remove-cell", "remove-output"}:
+            continue
+        count += sum(1 for out in cell.get("outputs", [])
+                     if {"image/png", "image/svg+xml", "image/jpeg"}
+                     & set(out.get("data", {})))
+    return count
+
+
+def figure_names(docname):
+    """``name`` of every figure declared in cell metadata (``mystnb: figure:``)."""
+    names = []
+    for cell in read_notebook(docname).cells:
+        figure = cell.metadata.get("mystnb", {}).get("figure", {})
+        if figure.get("name"):
+            names.append(figure["name"])
+    return names
+
+
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_chapter_shows_its_figures(site, docname):
+    soup = page_soup(site, docname)
+    executed = site.parent / "jupyter_execute" / f"{docname}.ipynb"
+    assert executed.is_file(), f"{executed} missing: was {docname} executed?"
+    expected = shown_image_outputs(json.loads(executed.read_text(encoding="utf-8")))
+    shown = [img for out in soup.select("div.cell_output")
+             for img in out.find_all("img")]
+    assert len(shown) >= expected, (
+        f"{docname}: the executed notebook has {expected} image outputs but the page "
+        f"shows {len(shown)}")
+    for name in figure_names(docname):
+        figure = soup.find(id=name)
+        assert figure is not None and figure.find("img"), (
+            f"{docname}: figure {name!r} (cell metadata) is not shown as an image")
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_glued_numbers_are_resolved(site, docname):
+    soup = page_soup(site, docname)
+    content = article(soup)
+    for code in content.find_all(["pre", "code"]):
+        code.decompose()  # code may legitimately show glue syntax
+    assert "{glue" not in content.get_text(), (
+        f"{docname}: an unresolved glue role was rendered as text")
+    roles = glue_roles(docname)
+    pasted = [s.get_text().strip() for s in content.select("span.pasted-text")]
+    wanted = sum(1 for kind, _ in roles if kind == "text")
+    assert len(pasted) >= wanted, (
+        f"{docname}: {wanted} {{glue:text}} roles in the source, {len(pasted)} "
+        "glued values on the page")
+    bad = [text for text in pasted if text.lower() in {"", "nan", "-nan", "none"}]
+    assert not bad, f"{docname}: glued values that are empty or not numbers: {bad}"
+
+
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_no_error_outputs(site, docname):
+    soup = page_soup(site, docname)
+    outputs = soup.select("div.cell_output")
+    for out in outputs:
+        text = out.get_text()
+        assert "Traceback" not in text, f"{docname}: a cell output holds a traceback"
+        found = re.search(r"\b\w*(Error|Exception|Warning)\b:", text)
+        assert not found, f"{docname}: a cell output reports {found.group(0)!r}"
+    stderr = soup.select("div.cell_output .stderr, div.cell_output .traceback")
+    assert not stderr, f"{docname}: {len(stderr)} stderr/traceback outputs on the page"
+
+
+# ---- in a real browser ------------------------------------------------------------
+
+def chromium_path():
+    """The system's Chromium (``$ACTFNS_CHROMIUM`` to choose another)."""
+    path = os.environ.get("ACTFNS_CHROMIUM") or next(
+        filter(None, map(shutil.which, ("chromium", "google-chrome",
+                                        "google-chrome-stable"))), None)
+    if not path:
+        pytest.fail("no Chromium found: install Debian's `chromium` (make test does) "
+                    "or set $ACTFNS_CHROMIUM", pytrace=False)
+    return path
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(site):
+    """``http://127.0.0.1:PORT/`` serving the built site."""
+    handler = functools.partial(QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(),
+                                     args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+MATHJAX = importlib.resources.files("mathjax") / "static" / "mathjax"
+
+
+class Visit:
+    """One page opened in a fresh browser context, with everything that went wrong."""
+
+    def __init__(self, browser, server, path):
+        self.problems = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context.route("**/*", self.route)
+        self.page = self.context.new_page()
+        self.page.on("console", self.on_console)
+        self.page.on("pageerror",
+                     lambda err: self.problems.append(f"page error: {err}"))
+        self.page.on("requestfailed", lambda req: self.problems.append(
+            f"request failed: {req.url} ({req.failure})"))
+        self.page.on("response", self.on_response)
+        self.server = server
+        self.page.goto(server + path, wait_until="load")
+
+    def route(self, route):
+        url = route.request.url
+        cdn = MATHJAX_CDN.match(url)
+        if url.startswith(self.server):
+            route.continue_()
+        elif cdn and (MATHJAX / cdn["path"]).is_file():
+            route.fulfill(path=str(MATHJAX / cdn["path"]))
+        else:
+            self.problems.append(f"request outside the site: {url}")
+            route.abort()
+
+    def on_console(self, msg):
+        if msg.type == "error":
+            self.problems.append(f"console error: {msg.text} ({msg.location})")
+
+    def on_response(self, response):
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    visits = []
+
+    def open_page(path):
+        visits.append(Visit(browser, server, path))
+        return visits[-1]
+
+    yield open_page
+    for v in visits:
+        v.close()
+
+
+IMAGES_JS = """async () => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(img => { img.loading = "eager"; });
+  await Promise.all(imgs.map(img => img.complete ? null : new Promise(done => {
+    img.addEventListener("load", done); img.addEventListener("error", done); })));
+  return imgs.map(img => [img.getAttribute("src"), img.naturalWidth]);
+}"""
+
+MATH_JS = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const math = document.querySelectorAll("article .math").length;
+  return {math: math,
+          typeset: document.querySelectorAll("article .math mjx-container").length,
+          errors: document.querySelectorAll("mjx-merror").length,
+          mathjax: !!(window.MathJax && MathJax.version)};
+}"""
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_in_browser(visit, docname):
+    page = visit(f"{docname}.html")
+    images = page.page.evaluate(IMAGES_JS)
+    broken = [src for src, width in images if not width]
+    assert not broken, f"{docname}: images that did not load: {broken}"
+    math = page.page.evaluate(MATH_JS)
+    if math["math"]:
+        assert math["mathjax"], f"{docname}: has math but MathJax did not load"
+        assert math["typeset"] >= math["math"], (
+            f"{docname}: {math['typeset']} of {math['math']} formulas rendered")
+        assert not math["errors"], f"{docname}: {math['errors']} TeX errors"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.page.screenshot(path=str(SCREENSHOTS / f"{docname}.png"), full_page=True)
+    assert not page.problems, f"{docname}:\n" + "\n".join(page.problems)
+
+
+def test_some_page_has_rendered_math(visit):
+    """The math check above is not vacuous: the book has formulas and they render."""
+    rendered = {}
+    for docname in NOTEBOOKS:
+        math = visit(f"{docname}.html").page.evaluate(MATH_JS)
+        rendered[docname] = math["typeset"]
+        if math["typeset"]:
+            break
+    assert any(rendered.values()), f"no page rendered any math: {rendered}"
+
+
+def test_search_finds_relu(visit):
+    page = visit("search.html?q=ReLU")
+    results = page.page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=30_000)
+    links = results.locator("a").evaluate_all("els => els.map(e => e.href)")
+    assert links, "search for ReLU returned no result"
+    pages = {Path(link.split("#")[0].split("?")[0]).stem for link in links}
+    assert pages & set(PAGES), f"search results link to no chapter: {links}"
+    assert not page.problems, "\n".join(page.problems)
