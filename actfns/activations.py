@@ -72,6 +72,8 @@ class ActivationFunction(nn.Module):
     """
 
     def __init__(self, **params):
+        if params and type(self).__init__ is ActivationFunction.__init__:
+            raise TypeError(f"{type(self).__name__} takes no parameters, got {params}")
         super().__init__()
         self.name = self.__class__.__name__
         self.config = {"name": self.name, **params}

@@ -9,6 +9,7 @@ its target and renamed over it, so an interrupted save leaves the old file intac
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -23,12 +24,19 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable or does not fit the network."""
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write):
     """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -50,6 +58,29 @@ def read_json(path, what):
         raise CheckpointError(
             f"{what} file {path} is not valid JSON ({err}); delete it and retrain, "
             "or download it again"
+        ) from None
+
+
+def _check_crc(model_file):
+    """Check the CRC-32s that ``torch.save`` stores in its zip archive.
+
+    ``torch.load`` does not check them, so a damaged byte inside a tensor would load
+    silently as a wrong weight. Legacy (non-zip) files are left to ``torch.load``.
+    """
+    if not zipfile.is_zipfile(model_file):
+        return
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            for info in archive.infolist():
+                if info.CRC == 0:  # saved without CRC (torch's compute_crc32=False)
+                    continue
+                with archive.open(info) as member:  # raises at the end if CRC differs
+                    while member.read(1 << 20):
+                        pass
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"{model_file} is corrupt ({err}); delete it and retrain, or download it "
+            "again"
         ) from None
 
 
@@ -89,6 +120,9 @@ def load_model(model_path, model_name, net=None, map_location="cpu"):
     """
     config_file, model_file = _files(model_path, model_name)
     config = read_json(config_file, "model config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file} holds {json.dumps(config)[:60]}, not a "
+                              "network config (a JSON object)")
     if not model_file.is_file():
         raise CheckpointError(f"model weights file not found: {model_file}")
     if net is None:
@@ -98,13 +132,15 @@ def load_model(model_path, model_name, net=None, map_location="cpu"):
             raise CheckpointError(
                 f"{config_file} does not describe a BaseNetwork: {err}"
             ) from None
+    _check_crc(model_file)
     try:
         state = torch.load(model_file, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for truncated/garbled files
+        detail = (str(err).splitlines() or [""])[0][:200]  # an empty file: no message
         raise CheckpointError(
             f"cannot read {model_file}: the file is truncated or corrupt "
-            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); delete it and "
-            "retrain, or download it again"
+            f"({type(err).__name__}: {detail}); delete it and retrain, or download it "
+            "again"
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{model_file} holds a {type(state).__name__}, "

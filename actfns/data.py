@@ -11,6 +11,7 @@ The uncompressed files are then checked against their published SHA-256.
 import gzip
 import hashlib
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,15 @@ def _unpack_debian(raw, source):
     for name in FILES:
         gz = source / f"{name}.gz"
         if not (raw / name).is_file() and gz.is_file():
-            with gzip.open(gz, "rb") as src:
-                atomic_write(raw / name, lambda f, src=src: shutil.copyfileobj(src, f))
+            try:
+                with gzip.open(gz, "rb") as src:
+                    atomic_write(raw / name,
+                                 lambda f, src=src: shutil.copyfileobj(src, f))
+            except (OSError, EOFError, zlib.error) as err:  # truncated/garbled .gz
+                raise DatasetError(
+                    f"cannot unpack {gz} into {raw / name} ({err}); if the .gz file "
+                    "is damaged: apt-get install --reinstall dataset-fashion-mnist"
+                ) from None
 
 
 def _verify(raw):

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .activations import ActivationFunction
 from .data import batches
@@ -49,8 +48,25 @@ def grad_stats(grads):
 
 
 def activation_layers(net, kind=ActivationFunction):
-    """``{name: module}`` of the modules of type ``kind`` (default: activations)."""
-    return {n: m for n, m in net.named_modules() if isinstance(m, kind)}
+    """``{name: module}`` of the modules of type ``kind`` (default: activations).
+
+    Raises:
+        ValueError: one module object sits at several places (the course's network
+            reuses one ``act_fn`` object): hooks on it could not tell layers apart.
+    """
+    found = [(n, m) for n, m in net.named_modules(remove_duplicate=False)
+             if isinstance(m, kind)]
+    places = {}
+    for n, m in found:
+        places.setdefault(id(m), []).append(n)
+    shared = [names for names in places.values() if len(names) > 1]
+    if shared:
+        raise ValueError(
+            f"one {kind.__name__} object is used as layers {', '.join(shared[0])}; "
+            "give each layer its own copy (as actfns.BaseNetwork does) so that the "
+            "layers can be told apart"
+        )
+    return dict(found)
 
 
 def layer_activations(net, X, kind=ActivationFunction):
@@ -114,8 +130,11 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
     Args:
         dataset: a ``TensorDataset`` of (images, labels), or a tensor of inputs.
         atol: tolerance; 0 (default) means exactly zero, the course's definition.
+        device: where the batches go (default: the device of ``net``'s parameters).
     """
-    device = get_device(device)
+    if device is None:  # where the network is, not where get_device would put it
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else get_device()
     if isinstance(dataset, torch.Tensor):
         dataset = torch.utils.data.TensorDataset(dataset)
     layers = activation_layers(net, kind)
