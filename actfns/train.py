@@ -38,7 +38,7 @@ def set_seed(seed):
 
 def get_device(device=None):
     """``device`` if given, else ``$ACTFNS_DEVICE``, else CUDA when present, else CPU."""
-    device = device or os.environ.get("ACTFNS_DEVICE")
+    device = device or os.environ.get("ACTFNS_DEVICE") or None  # "" counts as unset
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
@@ -65,8 +65,13 @@ def train_epoch(net, loader, optimizer, device):
 
 @torch.no_grad()
 def evaluate(net, dataset, device=None, batch_size=4096):
-    """Accuracy (fraction in [0, 1]) of ``net`` on a ``TensorDataset``."""
-    device = get_device(device)
+    """Accuracy (fraction in [0, 1]) of ``net`` on a ``TensorDataset``.
+
+    ``device``: where the batches go (default: the device of ``net``'s parameters).
+    """
+    if device is None:
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else get_device()
     net.eval()
     correct = 0
     for X, y in batches(dataset, batch_size):
