@@ -61,8 +61,24 @@ from .plotting import (  # noqa: E402
     plot_dead_neurons,
     plot_grad_norms,
     plot_image_grid,
+    plot_lines,
+    plot_seed_points,
     plot_val_curves,
     plot_weight_grads,
+)
+from .studies import (  # noqa: E402
+    INIT_SCHEMES,
+    activation_stats,
+    compare_to_best,
+    depth_sweep,
+    init_gain,
+    init_network,
+    init_study,
+    neuron_census,
+    runs_frame,
+    summarize_runs,
+    train_seeds,
+    train_with_init,
 )
 from .train import (  # noqa: E402
     History,
@@ -92,4 +108,8 @@ __all__ = [
     "plot_weight_grads",
     "History", "evaluate", "get_device", "run_fingerprint", "set_seed",
     "train_epoch", "train_model", "train_or_load",
+    "plot_lines", "plot_seed_points",
+    "INIT_SCHEMES", "activation_stats", "compare_to_best", "depth_sweep", "init_gain",
+    "init_network", "init_study", "neuron_census", "runs_frame", "summarize_runs",
+    "train_seeds", "train_with_init",
 ]

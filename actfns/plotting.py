@@ -15,7 +15,7 @@ from .activations import ACTIVATIONS, get_grads
 
 __all__ = ["ACT_COLORS", "color_of", "plot_activation_functions", "plot_weight_grads",
            "plot_grad_norms", "plot_activation_hists", "plot_val_curves",
-           "plot_dead_neurons", "plot_image_grid"]
+           "plot_dead_neurons", "plot_image_grid", "plot_seed_points", "plot_lines"]
 
 _PALETTE = sns.color_palette("tab10", 10) + [(0.4, 0.4, 0.4)]
 ACT_COLORS = {name: _PALETTE[i] for i, name in enumerate(ACTIVATIONS)}
@@ -38,7 +38,7 @@ def _grid(n, ncols, height):
                              squeeze=False, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, list(axes.flat)  # a list: indexing a flatiter moves its iterator
 
 
 def plot_activation_functions(acts, x=None, ncols=3):
@@ -155,4 +155,61 @@ def plot_image_grid(images, labels, class_names, ncols=8):
     for ax, img, y in zip(axes.flat, images, labels):
         ax.imshow(img.squeeze(0).cpu().numpy(), cmap="gray_r", vmin=-1, vmax=1)
         ax.set_title(class_names[int(y)], fontsize=8)
+    return fig
+
+
+def plot_seed_points(runs, column="test_acc", scale=100.0, ylabel="test accuracy (%)",
+                     ax=None):
+    """One dot per seed and the mean +- standard deviation (bar) per activation.
+
+    Args:
+        runs: ``runs_frame`` output (columns ``activation`` and ``column``).
+        scale: multiplies the values (100 turns fractions into %).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(WIDTH * 0.75, 3.4), layout="constrained")
+    acts = list(dict.fromkeys(runs["activation"]))
+    for i, act in enumerate(acts):
+        v = scale * runs.loc[runs["activation"] == act, column].to_numpy(float)
+        ax.plot(i - 0.1 + np.linspace(-0.08, 0.08, len(v)), v, "o", ms=5, alpha=0.7,
+                color=color_of(act))
+        ax.errorbar(i + 0.15, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0,
+                    fmt="D", ms=5, capsize=4, color=color_of(act))
+    ax.set_xticks(range(len(acts)), acts)
+    ax.set_xlim(-0.6, len(acts) - 0.4)
+    ax.set_ylabel(ylabel)
+    return ax.figure
+
+
+def _hue_colors(values):
+    """Activation names keep their colour; numbers get viridis; anything else tab10."""
+    if all(isinstance(v, str) and v.lower() in ACT_COLORS for v in values):
+        return {v: color_of(v) for v in values}
+    if all(isinstance(v, (int, float, np.number)) for v in values):
+        cmap, lo, hi = plt.get_cmap("viridis"), min(values), max(values)
+        return {v: cmap(0.9 * (v - lo) / ((hi - lo) or 1)) for v in values}
+    return {v: f"C{i}" for i, v in enumerate(values)}
+
+
+def plot_lines(df, x, y, hue, panel=None, logy=False, xlabel=None, ylabel=None,
+               ncols=3):
+    """Lines of ``y`` against ``x`` from a long DataFrame: one per ``hue`` value, one
+    panel per ``panel`` value (e.g. ``depth_sweep`` or ``init_study`` output)."""
+    panels = [None] if panel is None else list(dict.fromkeys(df[panel]))
+    fig, axes = _grid(len(panels), min(ncols, len(panels)), 3.0)
+    hues = list(dict.fromkeys(df[hue]))
+    colors = _hue_colors(hues)
+    for ax, p in zip(axes, panels):
+        sub = df if p is None else df[df[panel] == p]
+        for h in hues:
+            d = sub[sub[hue] == h].sort_values(x)
+            if len(d):
+                ax.plot(d[x], d[y], "o-", ms=3, color=colors[h], label=str(h))
+        if p is not None:
+            ax.set_title(f"{panel} = {p}" if not isinstance(p, str) else p)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(ylabel or y if ax is axes[0] else "")
+    axes[0].legend(title=hue, fontsize=8, title_fontsize=8)
     return fig
