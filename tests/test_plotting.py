@@ -1,0 +1,115 @@
+"""Plots: every function returns a Figure without showing it; one colour per
+activation across figures."""
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+import actfns as af
+
+
+@pytest.fixture(autouse=True)
+def no_show(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("plotting functions must not call show()")
+
+    monkeypatch.setattr(plt, "show", refuse)
+    monkeypatch.setattr(Figure, "show", refuse)
+
+
+def history(name, val_acc):
+    best = max(range(len(val_acc)), key=val_acc.__getitem__)
+    return af.History(name, train_loss=[1.0] * len(val_acc), train_acc=val_acc,
+                      val_acc=val_acc, epoch_time=[0.1] * len(val_acc),
+                      best_epoch=best + 1, best_val_acc=val_acc[best])
+
+
+def dead(counts, sizes):
+    return af.DeadNeurons(names=[f"layers.{2 * i + 1}" for i in range(len(counts))],
+                          counts=counts, sizes=sizes, num_samples=100)
+
+
+def small_net(act):
+    torch.manual_seed(0)
+    return af.BaseNetwork(act, input_size=12, num_classes=3, hidden_sizes=[8, 6])
+
+
+def lines_by_label(fig):
+    return {line.get_label(): to_rgba(line.get_color())
+            for ax in fig.axes for line in ax.get_lines()}
+
+
+def test_backend_is_agg():
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_every_plot_returns_a_figure():
+    X, y = torch.randn(32, 12), torch.randint(3, (32,))
+    nets = {name: small_net(name) for name in ("relu", "tanh")}
+    grads = {name: af.weight_grads(net, X, y) for name, net in nets.items()}
+    figures = [
+        af.plot_activation_functions([af.ReLU(), af.ELU(alpha=0.5), af.Swish()]),
+        af.plot_activation_functions([af.Tanh()], x=torch.linspace(-2, 2, 11)),
+        af.plot_weight_grads(grads["relu"], title="ReLU", color=af.color_of("relu")),
+        af.plot_grad_norms({n: af.grad_stats(g) for n, g in grads.items()}),
+        af.plot_activation_hists(af.layer_activations(nets["tanh"], X), title="tanh",
+                                 color=af.color_of("tanh")),
+        af.plot_val_curves({"relu": history("relu", [0.5, 0.7, 0.6]),
+                            "tanh": history("tanh", [0.4, 0.6, 0.65])}),
+        af.plot_dead_neurons({"relu untrained": dead([0, 1], [8, 6]),
+                              "relu trained": dead([0, 0], [8, 6])}),
+        af.plot_dead_neurons({"relu": dead([2, 3], [8, 6])}),
+        af.plot_image_grid(torch.rand(10, 1, 28, 28) * 2 - 1, torch.arange(10),
+                           af.CLASS_NAMES),
+    ]
+    for fig in figures:
+        assert isinstance(fig, Figure)
+        assert fig.axes and any(ax.get_visible() for ax in fig.axes)
+        fig.canvas.draw()  # renders without error
+
+
+def test_activation_colours_are_distinct_and_complete():
+    assert set(af.ACT_COLORS) == set(af.ACTIVATIONS)
+    colours = [to_rgba(c) for c in af.ACT_COLORS.values()]
+    assert len(set(colours)) == len(colours)
+
+
+@pytest.mark.parametrize("spelling", ["leakyrelu", "LeakyReLU", "leaky_relu",
+                                      af.LeakyReLU(0.2), {"name": "LeakyReLU"}])
+def test_color_of_any_spelling(spelling):
+    assert to_rgba(af.color_of(spelling)) == to_rgba(af.ACT_COLORS["leakyrelu"])
+
+
+def test_same_colour_for_an_activation_in_different_figures():
+    relu, tanh = to_rgba(af.color_of("relu")), to_rgba(af.color_of("tanh"))
+    assert relu != tanh
+
+    curves = lines_by_label(af.plot_val_curves({
+        "relu": history("relu", [0.5, 0.7]), "tanh": history("tanh", [0.4, 0.6])}))
+    assert curves["relu"] == relu and curves["tanh"] == tanh
+
+    X, y = torch.randn(16, 12), torch.randint(3, (16,))
+    stats = {n: af.grad_stats(af.weight_grads(small_net(n), X, y))
+             for n in ("tanh", "relu")}
+    norms = lines_by_label(af.plot_grad_norms(stats))
+    assert norms["relu"] == relu and norms["tanh"] == tanh
+
+    fig = af.plot_activation_functions([af.Tanh(), af.ReLU()])
+    first_line = [ax.get_lines()[0] for ax in fig.axes if ax.get_lines()]
+    assert [to_rgba(line.get_color()) for line in first_line] == [tanh, relu]
+
+    fig = af.plot_dead_neurons({"relu": dead([1, 2], [8, 6]),
+                                "tanh": dead([0, 0], [8, 6])})
+    bars = fig.axes[0].patches
+    assert to_rgba(bars[0].get_facecolor())[:3] == relu[:3]
+    assert to_rgba(bars[-1].get_facecolor())[:3] == tanh[:3]
+
+
+def test_plots_do_not_change_global_style():
+    before = dict(matplotlib.rcParams)
+    af.plot_val_curves({"relu": history("relu", [0.5, 0.7])})
+    af.plot_activation_functions([af.Mish()])
+    assert dict(matplotlib.rcParams) == before
