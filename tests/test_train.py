@@ -222,7 +222,7 @@ def test_unreadable_history_retrains(blob_data, ckpt_dir):
     assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
 
 
-def test_fingerprint_ignores_the_device_argument(blob_data):
+def test_run_fingerprint_covers_weights_data_and_recipe(blob_data):
     net = blob_net()
     recipe = dict(lr=0.01)
     fp = af.run_fingerprint(net, blob_data.fingerprint, recipe)
