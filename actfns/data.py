@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
-from torch.utils.data import TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from .checkpoints import atomic_write
 from .paths import data_dir
@@ -30,6 +34,8 @@ __all__ = [
     "prepare_fashion_mnist",
     "load_fashion_mnist",
     "batches",
+    "batch_views",
+    "IndexBatches",
     "normalize",
 ]
 
@@ -183,16 +189,52 @@ def load_fashion_mnist(root=None, seed=42, num_val=10000, download=True, verify=
     )
 
 
-def batches(dataset, batch_size=256, shuffle=False, drop_last=False, generator=None):
-    """A DataLoader that takes whole batches from a ``TensorDataset`` by index.
+def _tensors(dataset):
+    if not isinstance(dataset, TensorDataset):
+        raise TypeError("expected a TensorDataset (or use TensorDataset(X, y)), got "
+                        f"{type(dataset).__name__}")
+    return dataset.tensors
 
-    The sampler yields a list of indices per batch and the dataset gathers them in one
-    indexing operation: no per-image Python work, no collation.
+
+class IndexBatches:
+    """Batches of a ``TensorDataset``, each gathered by one ``index_select`` per tensor.
+
+    The order is PyTorch's: a ``BatchSampler`` over a ``RandomSampler`` (a new
+    permutation drawn from ``generator`` every epoch) or a ``SequentialSampler``. No
+    per-image Python work, no collation; every batch is a copy. Iterate once per epoch;
+    ``len()`` is the number of batches.
+    """
+
+    def __init__(self, dataset, batch_size=256, shuffle=False, drop_last=False,
+                 generator=None):
+        self.tensors = _tensors(dataset)
+        sampler = (RandomSampler(dataset, generator=generator) if shuffle
+                   else SequentialSampler(dataset))
+        self.sampler = BatchSampler(sampler, batch_size, drop_last=drop_last)
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for idx in self.sampler:
+            idx = torch.tensor(idx, device=self.tensors[0].device)  # (batch,) int64
+            yield tuple(t.index_select(0, idx) for t in self.tensors)
+
+
+def batches(dataset, batch_size=256, shuffle=False, drop_last=False, generator=None):
+    """``IndexBatches`` of ``(X, y)`` from a ``TensorDataset``, re-iterable per epoch.
 
     Args:
         generator: ``torch.Generator`` for the shuffle order (reproducible batches).
     """
-    sampler = (RandomSampler(dataset, generator=generator) if shuffle
-               else SequentialSampler(dataset))
-    return DataLoader(dataset, batch_size=None,
-                      sampler=BatchSampler(sampler, batch_size, drop_last=drop_last))
+    return IndexBatches(dataset, batch_size, shuffle, drop_last, generator)
+
+
+def batch_views(dataset, batch_size):
+    """In-order batches as views into ``dataset`` (no copy): only for passes that read
+    them (evaluation, diagnostics), never modify them in place."""
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    tensors = _tensors(dataset)
+    for start in range(0, len(dataset), batch_size):
+        yield tuple(t[start:start + batch_size] for t in tensors)

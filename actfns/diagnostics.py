@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .activations import ActivationFunction
-from .data import batches
+from .data import batch_views
 from .train import get_device
 
 __all__ = ["weight_grads", "grad_stats", "layer_activations", "DeadNeurons",
@@ -144,7 +144,8 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
 
     def make_hook(name):
         def hook(_module, _inputs, out):
-            fired = (out.abs() > atol).reshape(out.shape[0], -1).any(dim=0)  # (width,)
+            peak = out.reshape(out.shape[0], -1).abs().amax(dim=0)  # (width,)
+            fired = ~(peak <= atol)  # NaN counts as firing: it is not 0
             alive[name] = fired if name not in alive else alive[name] | fired
         return hook
 
@@ -152,7 +153,7 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
     net.eval()
     try:
         with torch.no_grad():
-            for batch in batches(dataset, batch_size):
+            for batch in batch_views(dataset, batch_size):
                 net(batch[0].to(device))
     finally:
         for handle in handles:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .checkpoints import CheckpointError, atomic_write, load_model, read_json, save_model
-from .data import batches
+from .data import batch_views, batches
 from .paths import checkpoint_dir
 
 __all__ = ["set_seed", "get_device", "train_epoch", "evaluate", "History",
@@ -45,7 +45,7 @@ def get_device(device=None):
 
 
 def train_epoch(net, loader, optimizer, device):
-    """One pass over ``loader``; returns (mean loss, accuracy) of the training batches."""
+    """One pass over ``loader``; returns (mean loss, accuracy) over its batches."""
     net.train()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
@@ -74,7 +74,7 @@ def evaluate(net, dataset, device=None, batch_size=4096):
         device = param.device if param is not None else get_device()
     net.eval()
     correct = 0
-    for X, y in batches(dataset, batch_size):
+    for X, y in batch_views(dataset, batch_size):
         correct += (net(X.to(device)).argmax(dim=-1).cpu() == y).sum().item()
     return correct / len(dataset)
 
