@@ -87,16 +87,19 @@ def init_network(net, scheme, act_fn=None):
 
 
 def activation_stats(net, X, kind=ActivationFunction):
-    """Mean and standard deviation of each activation layer's output for a batch.
+    """Mean and spread of each activation layer's output for a batch.
 
     Returns:
         DataFrame with ``layer`` (1 = input side), ``module``, ``mean``, ``std`` (over
-        the batch and the units of the layer).
+        the batch and the units of the layer) and ``image_std`` (each unit's std over
+        the batch, averaged over units: how much the output depends on the input).
     """
-    outs = layer_activations(net, X, kind)
-    return pd.DataFrame([dict(layer=i, module=name, mean=out.double().mean().item(),
-                              std=out.double().std().item())
-                         for i, (name, out) in enumerate(outs.items(), start=1)])
+    rows = []
+    for i, (name, out) in enumerate(layer_activations(net, X, kind).items(), start=1):
+        out = out.double().reshape(len(out), -1)  # (batch, units)
+        rows.append(dict(layer=i, module=name, mean=out.mean().item(),
+                         std=out.std().item(), image_std=out.std(dim=0).mean().item()))
+    return pd.DataFrame(rows)
 
 
 def init_study(acts, schemes, X, y, hidden_sizes=(512, 256, 256, 128), seed=42,
@@ -106,8 +109,9 @@ def init_study(acts, schemes, X, y, hidden_sizes=(512, 256, 256, 128), seed=42,
     One network per (activation, scheme), built after ``set_seed(seed)``.
 
     Returns:
-        DataFrame with ``activation``, ``scheme``, ``layer``, ``act_std`` (NaN for the
-        output layer) and ``grad_norm`` (Frobenius norm of dL/dW on the batch X, y).
+        DataFrame with ``activation``, ``scheme``, ``layer``, ``act_std`` and
+        ``act_image_std`` (see :func:`activation_stats`; NaN for the output layer) and
+        ``grad_norm`` (Frobenius norm of dL/dW on the batch X, y).
     """
     frames = []
     for act in acts:
@@ -115,13 +119,14 @@ def init_study(acts, schemes, X, y, hidden_sizes=(512, 256, 256, 128), seed=42,
             set_seed(seed)
             net = init_network(BaseNetwork(act, X[0].numel(), num_classes,
                                            hidden_sizes), scheme)
-            stats = activation_stats(net, X)[["layer", "std"]]
+            stats = activation_stats(net, X)[["layer", "std", "image_std"]]
             grads = grad_stats(weight_grads(net, X, y))[["layer", "norm"]]
             df = grads.merge(stats, on="layer", how="left")
-            frames.append(df.rename(columns={"std": "act_std", "norm": "grad_norm"})
+            frames.append(df.rename(columns={"std": "act_std", "norm": "grad_norm",
+                                             "image_std": "act_image_std"})
                           .assign(activation=make_activation(act).name.lower(),
                                   scheme=scheme))
-    cols = ["activation", "scheme", "layer", "act_std", "grad_norm"]
+    cols = ["activation", "scheme", "layer", "act_std", "act_image_std", "grad_norm"]
     return pd.concat(frames, ignore_index=True)[cols]
 
 

@@ -108,6 +108,9 @@ def test_activation_stats_on_a_hand_made_network():
     assert list(df["module"]) == ["layers.1", "layers.3"]
     assert df["mean"].tolist() == pytest.approx([relu_x.mean().item()] * 2)
     assert df["std"].tolist() == pytest.approx([relu_x.std().item()] * 2)
+    per_unit = relu_x.std(dim=0).mean().item()  # (1.1547 + 0) / 2
+    assert df["image_std"].tolist() == pytest.approx([per_unit] * 2)
+    assert per_unit != pytest.approx(relu_x.std().item())
 
 
 def test_init_study_matches_direct_measurements():
@@ -116,6 +119,8 @@ def test_init_study_matches_direct_measurements():
     sizes = (64,) * 6
     df = af.init_study(["relu"], ["default", "kaiming"], X, y, hidden_sizes=sizes)
     assert len(df) == 2 * 7 and df["act_std"].isna().sum() == 2  # output layers
+    hidden = df.dropna()
+    assert (hidden["act_image_std"] <= 1.01 * hidden["act_std"]).all()
     af.set_seed(42)
     net = af.init_network(af.BaseNetwork("relu", 64, hidden_sizes=sizes), "kaiming")
     norms = af.grad_stats(af.weight_grads(net, X, y))["norm"].to_numpy()
