@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 
-# The environment pytest was started with. tests/conftest.py points
-# $ACTFNS_CHECKPOINTS at a temporary folder for every test; a book build or a chapter
-# run must use the real checkpoint cache instead (else it retrains every network).
-USER_ENV = dict(os.environ)
+# The environment for book builds and chapter runs: the one pytest was started with.
+# tests/conftest.py points $ACTFNS_CHECKPOINTS at a temporary folder for every test,
+# but a build must use the real checkpoint cache (else it retrains every network).
+# MPLBACKEND is dropped: conftest sets it to Agg, and in a kernel that stops figures
+# from being displayed (the book's figures would vanish from the pages).
+USER_ENV = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
 
 
 def docnames(book=BOOK):
