@@ -47,8 +47,14 @@ def read_notebook(docname, book=BOOK):
 
 
 def is_notebook(docname, book=BOOK):
-    """True for pages MyST-NB executes: a kernelspec and at least one code cell."""
-    nb = read_notebook(docname, book)
+    """True for pages MyST-NB executes: a kernelspec and at least one code cell.
+
+    A page without a source is not one (tests that need the source report it).
+    """
+    try:
+        nb = read_notebook(docname, book)
+    except FileNotFoundError:
+        return False
     return "kernelspec" in nb.metadata and any(c.cell_type == "code" for c in nb.cells)
 
 

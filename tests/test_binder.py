@@ -18,7 +18,7 @@ import jupytext
 import nbclient
 import pytest
 import yaml
-from book_helpers import ROOT, USER_ENV, notebook_docnames, source_of
+from book_helpers import ROOT, USER_ENV, docnames, notebook_docnames, source_of
 
 BINDER = ROOT / "binder"
 CHAPTERS = notebook_docnames()
@@ -59,6 +59,11 @@ def test_chapter_runs_top_to_bottom_in_fresh_kernel(docname, tmp_path):
 def test_chapters_are_found():
     """The toc lists executable chapters (the test above is not vacuous)."""
     assert len(CHAPTERS) >= 1, "no executable chapter found from _toc.yml"
+
+
+@pytest.mark.parametrize("docname", docnames())
+def test_every_toc_entry_has_a_source(docname):
+    assert source_of(docname).is_file()
 
 
 def test_binder_installs_cpu_torch_of_the_tested_versions():

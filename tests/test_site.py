@@ -31,6 +31,7 @@ from book_helpers import (
     html_dir,
     notebook_docnames,
     read_notebook,
+    source_of,
 )
 from bs4 import BeautifulSoup
 
@@ -162,6 +163,17 @@ def test_glued_numbers_are_resolved(site, docname):
         "glued values on the page")
     bad = [text for text in pasted if text.lower() in {"", "nan", "-nan", "none"}]
     assert not bad, f"{docname}: glued values that are empty or not numbers: {bad}"
+
+
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_binder_button_opens_this_chapter(site, docname):
+    links = [a["href"] for a in page_soup(site, docname).find_all("a", href=True)
+             if a["href"].startswith("https://mybinder.org/v2/gh/")]
+    assert links, f"{docname}: no Binder launch button"
+    path = re.search(r"urlpath=lab/tree/([^&#]+)", links[0])
+    assert path, f"{docname}: the Binder link does not open JupyterLab: {links[0]}"
+    assert path[1] == source_of(docname).relative_to(ROOT).as_posix(), (
+        f"{docname}: the Binder link opens {path[1]}")
 
 
 @pytest.mark.parametrize("docname", NOTEBOOKS)
