@@ -15,6 +15,7 @@ kernel inherits it), so the real package is never touched.
 import re
 import shutil
 
+import pytest
 from book_helpers import ROOT, USER_ENV, build_book
 
 PAGE = """\
@@ -55,6 +56,7 @@ def built_output(result, site):
     return (site / "probe.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # two small book builds, about 30 s
 def test_rebuild_shows_output_of_changed_package(tmp_path):
     book = tmp_path / "repo" / "book"
     shutil.copytree(ROOT / "book" / "_ext", book / "_ext")
