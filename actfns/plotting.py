@@ -8,8 +8,10 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from .activations import ACTIVATIONS, get_grads
 
@@ -209,6 +211,8 @@ def plot_lines(df, x, y, hue, panel=None, logy=False, xlabel=None, ylabel=None,
             ax.set_title(f"{panel} = {p}" if not isinstance(p, str) else p)
         if logy:
             ax.set_yscale("log")
+        if pd.api.types.is_integer_dtype(df[x]):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel or x)
         ax.set_ylabel(ylabel or y if ax is axes[0] else "")
     axes[0].legend(title=hue, fontsize=8, title_fontsize=8)

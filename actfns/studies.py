@@ -253,22 +253,29 @@ def neuron_census(net, dataset, batch_size=4096, device=None):
 def depth_sweep(acts, depths, dataset, width=256, seed=42, device=None):
     """:func:`neuron_census` of untrained networks of ``depth`` hidden layers.
 
-    One ``BaseNetwork`` with hidden sizes ``(width,) * depth`` per activation and
-    depth, each built after ``set_seed(seed)`` (PyTorch's default initialisation).
+    The network of each activation and depth is a ``BaseNetwork`` with hidden sizes
+    ``(width,) * depth`` built after ``set_seed(seed)`` (PyTorch's default
+    initialisation). Such networks share their first layers: ``BaseNetwork`` draws
+    the layers in order, and at initialisation a layer's outputs do not depend on the
+    layers after it. So one census of the deepest network gives every depth's rows
+    exactly (the tests check this against networks built one by one).
 
     Returns:
         the census rows with ``activation`` and ``depth`` columns in front.
     """
     if isinstance(dataset, torch.Tensor):
         dataset = torch.utils.data.TensorDataset(dataset)
-    input_size = dataset[0][0].numel()
+    depths = sorted(set(depths))
+    if not depths or depths[0] < 1:
+        raise ValueError(f"depths must be positive integers, got {depths!r}")
     frames = []
     for act in acts:
-        for depth in depths:
-            set_seed(seed)
-            net = BaseNetwork(act, input_size, hidden_sizes=(width,) * depth)
-            census = neuron_census(net.to(get_device(device)), dataset, device=device)
-            census.insert(0, "depth", depth)
-            census.insert(0, "activation", make_activation(act).name.lower())
-            frames.append(census)
-    return pd.concat(frames, ignore_index=True)
+        set_seed(seed)
+        net = BaseNetwork(act, dataset[0][0].numel(),
+                          hidden_sizes=(width,) * depths[-1])
+        census = neuron_census(net.to(get_device(device)), dataset, device=device)
+        name = make_activation(act).name.lower()
+        frames += [census[census.layer <= d].assign(activation=name, depth=d)
+                   for d in depths]
+    df = pd.concat(frames, ignore_index=True)
+    return df[["activation", "depth", *census.columns]]

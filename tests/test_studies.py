@@ -214,18 +214,22 @@ def test_neuron_census_on_a_hand_made_layer(act, dead, inactive):
 
 def test_depth_sweep_matches_count_dead_neurons():
     X = torch.randn(300, 20, generator=torch.Generator().manual_seed(0))
-    df = af.depth_sweep(["relu", "leakyrelu"], (1, 4), X, width=8, seed=5)
-    assert len(df) == 2 * (1 + 4)
+    df = af.depth_sweep(["relu", "leakyrelu"], (4, 1, 2), X, width=8, seed=5)
+    assert len(df) == 2 * (1 + 2 + 4)
+    assert list(df.columns[:3]) == ["activation", "depth", "layer"]
     for (act, depth), rows in df.groupby(["activation", "depth"]):
-        af.set_seed(5)
+        af.set_seed(5)  # each network built on its own, as the docstring promises
         net = af.BaseNetwork(act, 20, hidden_sizes=(8,) * depth)
+        assert rows["layer"].tolist() == list(range(1, depth + 1))
         assert rows["dead"].tolist() == af.count_dead_neurons(net, X).counts
+        census = af.neuron_census(net, X)
+        assert rows["inactive"].tolist() == census["inactive"].tolist()
     relu = df[df.activation == "relu"]
     assert (relu["dead"] == relu["inactive"]).all()
     assert (df[df.activation == "leakyrelu"]["dead"] == 0).all()
-    # the same seed builds the same first layer, whatever the depth
-    first = relu[relu.layer == 1]["inactive"]
-    assert first.nunique() == 1
+    assert relu["dead"].sum() > 0  # the hand-checked case is not trivially empty
+    with pytest.raises(ValueError, match="positive integers"):
+        af.depth_sweep(["relu"], (0, 2), X, width=8)
 
 
 # --- plots ------------------------------------------------------------------------
@@ -254,5 +258,7 @@ def test_plot_lines_one_panel_per_value_and_one_line_per_hue():
     assert [ax.get_title() for ax in visible] == ["relu", "elu"]
     assert all(len(ax.lines) == 2 for ax in visible)
     assert visible[1].lines[1].get_ydata().tolist() == [6.0, 7.0]
+    ticks = visible[0].get_xticks()
+    assert np.allclose(ticks, np.round(ticks))  # integer x values get integer ticks
     fig = af.plot_lines(df, "depth", "frac", hue="activation", logy=True)
     assert len(fig.axes[0].lines) == 2 and fig.axes[0].get_yscale() == "log"
