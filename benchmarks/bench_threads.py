@@ -1,5 +1,6 @@
 """Thread settings: one actfns training epoch with 1 thread and with all threads,
-under OpenMP's default wait policy and under ``OMP_WAIT_POLICY=PASSIVE``.
+under OpenMP's default wait policy, a short spin (``GOMP_SPINCOUNT=10000``,
+libgomp) and no spin (``OMP_WAIT_POLICY=PASSIVE``).
 
 OpenMP reads its wait policy when torch is imported, so each setting runs in a fresh
 subprocess; the settings take turns, repetition after repetition. On a machine whose
@@ -30,10 +31,10 @@ print(json.dumps(min(t)))
 """
 
 
-def run(threads, passive):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if passive:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
+def run(threads, omp_env):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(omp_env)
     here = str(Path(__file__).resolve().parent)
     out = subprocess.run([sys.executable, "-c", CHILD, here, str(threads)], env=env,
                          capture_output=True, text=True, check=True)
@@ -48,16 +49,18 @@ def main():
 
     header("thread settings (CPU)", torch.device("cpu"))
     n = torch.get_num_threads()
-    cases = {f"{n} threads, default wait": (n, False),
-             f"{n} threads, PASSIVE": (n, True),
-             "1 thread": (1, False)}
+    spin, passive = {"GOMP_SPINCOUNT": "10000"}, {"OMP_WAIT_POLICY": "PASSIVE"}
+    cases = {f"{n} threads, default wait": (n, {}),
+             f"{n} threads, GOMP_SPINCOUNT=10000": (n, spin),
+             f"{n} threads, OMP_WAIT_POLICY=PASSIVE": (n, passive),
+             "1 thread": (1, {})}
     times = {label: [] for label in cases}
     for _ in range(args.reps):
-        for label, (threads, passive) in cases.items():
-            times[label].append(run(threads, passive))
-    print(f"\n{'setting':>26} {'epoch s (median)':>17}  all")
+        for label, (threads, omp_env) in cases.items():
+            times[label].append(run(threads, omp_env))
+    print(f"\n{'setting':>38} {'epoch s (median)':>17}  all")
     for label, t in times.items():
-        print(f"{label:>26} {median(t):17.3f}  {' '.join(f'{x:.2f}' for x in t)}")
+        print(f"{label:>38} {median(t):17.3f}  {' '.join(f'{x:.2f}' for x in t)}")
     print(f"load average at end: {load()} (af {af.__version__})")
 
 

@@ -22,6 +22,7 @@ import argparse
 
 import torch
 from common import (
+    HIDDEN,
     af,
     course_dataset,
     course_epoch,
@@ -30,11 +31,10 @@ from common import (
     gemm_floor,
     header,
     load,
+    measure,
     median,
     network,
-    ours_epoch,
     sgd,
-    timed,
 )
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
@@ -46,47 +46,58 @@ class WhereReLU(af.ActivationFunction):
         return torch.where(x <= 0, 0.0, x)
 
 
-def before_epoch(seed, data, batch_size, device):
-    af.set_seed(seed)
-    net = af.BaseNetwork(WhereReLU()).to(device)
-    sampler = RandomSampler(data.train, generator=torch.Generator().manual_seed(seed))
-    loader = DataLoader(data.train, batch_size=None,
-                        sampler=BatchSampler(sampler, batch_size, drop_last=True))
-    opt = sgd(net)
-    return timed(lambda: af.train_epoch(net, loader, opt, device), device)[0]
+def epoch_runs(rep, data, course_set, batch_size, device):
+    """{name: callable running one epoch}, set up (network, loader, optimizer) for
+    repetition ``rep``; only the call is timed."""
+    g = {k: torch.Generator().manual_seed(rep) for k in ("course", "before", "actfns")}
+    course_net, before_net = network(rep, device=device), network(rep, device=device)
+    before_net.layers = torch.nn.Sequential(*(
+        WhereReLU() if isinstance(m, af.ReLU) else m for m in before_net.layers))
+    course = course_loader(course_set, batch_size, True, True, g["course"], device)
+    before = DataLoader(data.train, batch_size=None, sampler=BatchSampler(
+        RandomSampler(data.train, generator=g["before"]), batch_size, drop_last=True))
+    ours_net = network(rep, device=device)
+    ours = af.batches(data.train, batch_size, shuffle=True, drop_last=True,
+                      generator=g["actfns"])
+    opts = [sgd(n) for n in (course_net, before_net, ours_net)]
+    steps = len(data.train) // batch_size
+    return {
+        "course": lambda: course_epoch(course_net, course, opts[0], device),
+        "before": lambda: af.train_epoch(before_net, before, opts[1], device),
+        "actfns": lambda: af.train_epoch(ours_net, ours, opts[2], device),
+        "floor": lambda: gemm_floor(HIDDEN, batch_size, steps, device),
+    }
 
 
 def speed(data, course_set, device, reps, batch_size=256):
     steps = len(data.train) // batch_size
     images = steps * batch_size
-    times = {"course": [], "before": [], "actfns": [], "floor": []}
-    print(f"\n{'rep':>4} {'course':>9} {'before':>9} {'actfns':>9} {'floor':>9}   (s)")
+    wall = {k: [] for k in ("course", "before", "actfns", "floor")}
+    cpu = {k: [] for k in wall}
+    print(f"\n{'rep':>4} " + " ".join(f"{k:>9}" for k in wall) + "   wall s "
+          "(CPU s of this process)")
     for rep in range(reps):
-        net = network(rep, device=device)
-        loader = course_loader(course_set, batch_size, True, True,
-                               torch.Generator().manual_seed(rep), device)
-        times["course"].append(timed(lambda n=net, ld=loader: course_epoch(
-            n, ld, sgd(n), device), device)[0])
-        times["before"].append(before_epoch(rep, data, batch_size, device))
-        times["actfns"].append(ours_epoch(network(rep, device=device), data,
-                                          batch_size, rep, device))
-        times["floor"].append(gemm_floor((512, 256, 256, 128), batch_size, steps,
-                                         device))
-        print(f"{rep:>4} " + " ".join(f"{v[-1]:9.3f}" for v in times.values()))
-    m = {k: median(v) for k, v in times.items()}
-    exact, six_p = floor_flops((512, 256, 256, 128), batch_size, steps)
+        for name, run in epoch_runs(rep, data, course_set, batch_size, device).items():
+            w, c = measure(run, device)
+            wall[name].append(w)
+            cpu[name].append(c)
+        print(f"{rep:>4} " + " ".join(f"{wall[k][-1]:9.3f}" for k in wall) + "   ("
+              + " ".join(f"{cpu[k][-1]:.2f}" for k in wall) + ")")
+    m = {k: median(v) for k, v in wall.items()}
+    mc = {k: median(v) for k, v in cpu.items()}
+    exact, six_p = floor_flops(HIDDEN, batch_size, steps)
     rate = exact / m["floor"]
-    print(f"median {m['course']:8.3f} {m['before']:9.3f} {m['actfns']:9.3f} "
-          f"{m['floor']:9.3f}")
+    print("median " + " ".join(f"{m[k]:9.3f}" for k in m))
     print(f"\nepoch ({images:,} images, {steps} steps of {batch_size}): "
           f"actfns {m['actfns']:.3f} s = {images / m['actfns']:,.0f} images/s; "
           f"course {m['course']:.3f} s = {images / m['course']:,.0f} images/s")
-    print(f"speed-up over the course's loop:  {m['course'] / m['actfns']:5.2f}x "
-          "(target >= 5x)")
-    print(f"actfns / GEMM floor:              {m['actfns'] / m['floor']:5.2f}x "
-          "(target <= 1.25x)")
-    print(f"before / after (this change):     {m['before'] / m['actfns']:5.2f}x "
-          f"({m['before']:.3f} s -> {m['actfns']:.3f} s)")
+    print(f"{'ratio (medians)':32} {'wall':>6} {'CPU':>6}")
+    for label, num, den, target in (
+            ("speed-up over the course's loop", "course", "actfns", ">= 5"),
+            ("actfns / GEMM floor", "actfns", "floor", "<= 1.25"),
+            ("before / after this change", "before", "actfns", "")):
+        print(f"{label:32} {m[num] / m[den]:6.2f} {mc[num] / mc[den]:6.2f}"
+              + (f"   target {target}" if target else ""))
     print(f"floor: {exact / 1e9:.1f} GFLOP of required GEMMs in {m['floor']:.3f} s "
           f"= {rate / 1e9:.1f} GFLOP/s")
     print(f"for reference, '6 x params x images' = {six_p / 1e9:.1f} GFLOP, "
@@ -94,6 +105,25 @@ def speed(data, course_set, device, reps, batch_size=256):
           f"{m['actfns'] / (six_p / rate):.2f}x (it counts an input gradient for "
           "the first layer, which training never computes)")
     return m
+
+
+def same_order(data, course_set, device, batch_size=256, seed=0):
+    """Fed actfns's batch order, does the course's loop give the same weights?"""
+    def order():
+        return torch.Generator().manual_seed(seed)
+
+    course_net, ours_net = network(seed, device=device), network(seed, device=device)
+    loader = DataLoader(course_set, batch_sampler=BatchSampler(
+        RandomSampler(course_set, generator=order()), batch_size, drop_last=True))
+    course_epoch(course_net, loader, sgd(course_net), device)
+    ours = af.batches(data.train, batch_size, shuffle=True, drop_last=True,
+                      generator=order())
+    af.train_epoch(ours_net, ours, sgd(ours_net), device)
+    same = all(torch.equal(a, b) for a, b in zip(course_net.state_dict().values(),
+                                                 ours_net.state_dict().values()))
+    print(f"\nsame batch order, one epoch: the two loops' weights are "
+          f"{'bit-identical' if same else 'DIFFERENT'}")
+    return same
 
 
 def accuracy(data, course_set, device, epochs, seeds, batch_size=256):
@@ -123,7 +153,9 @@ def accuracy(data, course_set, device, epochs, seeds, batch_size=256):
         sd = v.std().item() if len(v) > 1 else float("nan")
         print(f"{k:>6}: mean {v.mean().item():.2%}, sd over seeds {sd:.2%}")
     diff = (t["actfns"].mean() - t["course"].mean()).item()
-    print(f"difference of means {diff:+.2%}; seed-to-seed sd is the noise scale")
+    se = (t["actfns"].var() / seeds + t["course"].var() / seeds).sqrt().item()
+    print(f"difference of means {diff:+.2%} (standard error {se:.2%}, "
+          f"{abs(diff) / se:.1f} SE)")
     return acc
 
 
@@ -142,6 +174,7 @@ def main():
     data = af.load_fashion_mnist()
     course_set = course_dataset(data)
     speed(data, course_set, device, args.reps)
+    same_order(data, course_set, device)
     if args.acc_epochs > 0 and args.acc_seeds > 0:
         accuracy(data, course_set, device, args.acc_epochs, args.acc_seeds)
     print(f"load average at end: {load()}")

@@ -39,6 +39,18 @@ def timed(fn, device):
     return time.perf_counter() - start, result
 
 
+def measure(fn, device):
+    """(wall seconds, CPU seconds of this process, all threads) of ``fn()``.
+
+    CPU time is less disturbed than wall time by other programs on the same cores,
+    provided idle threads sleep instead of spinning (1 thread, or
+    ``OMP_WAIT_POLICY=PASSIVE``); it means little on a GPU.
+    """
+    cpu = time.process_time()
+    wall, _ = timed(fn, device)
+    return wall, time.process_time() - cpu
+
+
 def median(values):
     return statistics.median(values)
 
