@@ -15,7 +15,7 @@ it times, one after the other on the same machine:
 It then trains both the course's loop and actfns for a few epochs from the same
 seeds and compares their test accuracies.
 
-    .venv/bin/python benchmarks/bench_train.py [--reps 5] [--acc-epochs 3]
+    .venv/bin/python benchmarks/bench_train.py [--reps 5] [--acc-epochs 3] [--acc-seeds 5]
 """
 
 import argparse
@@ -163,7 +163,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--acc-epochs", type=int, default=3)
-    p.add_argument("--acc-seeds", type=int, default=3)
+    p.add_argument("--acc-seeds", type=int, default=5)
     p.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args()
