@@ -15,7 +15,7 @@ it times, one after the other on the same machine:
 It then trains both the course's loop and actfns for a few epochs from the same
 seeds and compares their test accuracies.
 
-    .venv/bin/python benchmarks/bench_train.py [--reps 5] [--acc-epochs 3] [--acc-seeds 5]
+    .venv/bin/python benchmarks/bench_train.py [--reps 5] [--acc-seeds 5]
 """
 
 import argparse
