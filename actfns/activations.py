@@ -50,7 +50,7 @@ def _nonpositive(x):
 
 
 def _check_param(cls_name, name, value, minimum=None):
-    """Validate a real-valued hyper-parameter; raise a ValueError saying what is wrong."""
+    """Check a real hyper-parameter; raise a ValueError saying what is wrong."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
             f"{cls_name}: {name} must be a real number, got {value!r} "
@@ -102,7 +102,7 @@ def softplus(x, beta=1.0):
 
 
 class Sigmoid(ActivationFunction):
-    """sigma(x) = 1 / (1 + e^-x), in (0, 1); sigma'(x) = sigma(x)(1 - sigma(x)) <= 1/4."""
+    """sigma(x) = 1 / (1 + e^-x) in (0, 1); sigma' = sigma (1 - sigma) <= 1/4."""
 
     def forward(self, x):
         return sigmoid(x)

@@ -134,7 +134,7 @@ def prepare_fashion_mnist(root=None, download=True, verify=True, debian_dir=DEBI
 
 
 def normalize(images):
-    """uint8 images in [0, 255] -> float32 in [-1, 1], as ToTensor + Normalize(0.5, 0.5).
+    """uint8 images in [0, 255] -> float32 in [-1, 1] (ToTensor + Normalize(0.5, 0.5)).
 
     ``(N, 28, 28)`` uint8 -> ``(N, 1, 28, 28)`` float32.
     """

@@ -1,5 +1,6 @@
 """Diagnostics that return data (tensors, DataFrames), never plots or prints."""
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,6 +15,17 @@ __all__ = ["weight_grads", "grad_stats", "layer_activations", "DeadNeurons",
            "count_dead_neurons", "activation_layers"]
 
 
+@contextmanager
+def _eval_mode(net):
+    """Run in eval mode, then put ``net`` back in the mode it was in."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was_training)
+
+
 def weight_grads(net, X, y, loss_fn=F.cross_entropy):
     """Gradient of the loss on one batch w.r.t. every weight matrix (biases left out).
 
@@ -25,8 +37,7 @@ def weight_grads(net, X, y, loss_fn=F.cross_entropy):
         ``{parameter name: gradient tensor}`` in layer order, e.g. ``layers.0.weight``.
     """
     params = {n: p for n, p in net.named_parameters() if n.endswith("weight")}
-    net.eval()
-    with torch.enable_grad():
+    with _eval_mode(net), torch.enable_grad():
         loss = loss_fn(net(X), y)
         grads = torch.autograd.grad(loss, list(params.values()))
     return {n: g.detach() for n, g in zip(params, grads)}
@@ -83,9 +94,8 @@ def layer_activations(net, X, kind=ActivationFunction):
         def hook(_module, _inputs, out, name=name):
             outputs[name] = out.detach()
         handles.append(module.register_forward_hook(hook))
-    net.eval()
     try:
-        with torch.no_grad():
+        with _eval_mode(net), torch.no_grad():
             net(X)
     finally:
         for handle in handles:
@@ -150,9 +160,8 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
         return hook
 
     handles = [m.register_forward_hook(make_hook(n)) for n, m in layers.items()]
-    net.eval()
     try:
-        with torch.no_grad():
+        with _eval_mode(net), torch.no_grad():
             for batch in batch_views(dataset, batch_size):
                 net(batch[0].to(device))
     finally:

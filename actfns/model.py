@@ -51,8 +51,10 @@ class BaseNetwork(nn.Module):
         act_fn = make_activation(act_fn)
         _check_size("input_size", input_size)
         _check_size("num_classes", num_classes)
-        if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
-            raise ValueError(f"hidden_sizes must be a list of ints, got {hidden_sizes!r}")
+        if isinstance(hidden_sizes, (str, bytes)) or not hasattr(
+                hidden_sizes, "__iter__"):
+            raise ValueError(
+                f"hidden_sizes must be a list of ints, got {hidden_sizes!r}")
         hidden_sizes = [_check_size("each hidden size", h) for h in hidden_sizes]
         sizes = [input_size, *hidden_sizes]
         layers = []

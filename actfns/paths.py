@@ -23,5 +23,5 @@ def data_dir(path=None):
 
 
 def checkpoint_dir(path=None):
-    """Folder of trained networks (``NAME.config``, ``NAME.tar``, ``NAME.history.json``)."""
+    """Folder of trained networks (``NAME.config``, ``.tar``, ``.history.json``)."""
     return _resolve(path, "ACTFNS_CHECKPOINTS", _CACHE / "checkpoints")

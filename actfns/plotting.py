@@ -13,7 +13,7 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from .activations import ACTIVATIONS, get_grads
+from .activations import ACTIVATIONS, _lookup, get_grads
 
 __all__ = ["ACT_COLORS", "color_of", "plot_activation_functions", "plot_weight_grads",
            "plot_grad_norms", "plot_activation_hists", "plot_val_curves",
@@ -31,7 +31,11 @@ def color_of(act):
     if isinstance(act, dict):
         act = act["name"]
     name = act if isinstance(act, str) else type(act).__name__
-    return ACT_COLORS.get(name.lower().replace("_", ""), "C0")
+    try:  # the registry's spelling rules: "LeakyReLU", "leaky_relu", "SiLU", ...
+        name = next(k for k, v in ACTIVATIONS.items() if v is _lookup(name))
+    except ValueError:
+        return "0.25"  # not an activation: dark grey, never an activation's colour
+    return ACT_COLORS[name]
 
 
 def _grid(n, ncols, height):
@@ -44,7 +48,7 @@ def _grid(n, ncols, height):
 
 
 def plot_activation_functions(acts, x=None, ncols=3):
-    """Each activation (solid) and its derivative (dashed) on ``x`` (default [-5, 5])."""
+    """Each activation (solid) and its derivative (dashed) on ``x`` (default -5..5)."""
     x = torch.linspace(-5, 5, 1001) if x is None else x
     fig, axes = _grid(len(acts), ncols, 2.6)
     for ax, act in zip(axes, acts):

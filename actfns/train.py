@@ -10,6 +10,7 @@ import json
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import __version__
-from .checkpoints import CheckpointError, atomic_write, load_model, read_json, save_model
+from .checkpoints import (
+    CheckpointError,
+    atomic_write,
+    load_model,
+    read_json,
+    save_model,
+)
 from .data import batch_views, batches
 from .paths import checkpoint_dir
 
@@ -37,7 +44,7 @@ def set_seed(seed):
 
 
 def get_device(device=None):
-    """``device`` if given, else ``$ACTFNS_DEVICE``, else CUDA when present, else CPU."""
+    """``device`` if given, else ``$ACTFNS_DEVICE``, else CUDA if present, else CPU."""
     device = device or os.environ.get("ACTFNS_DEVICE") or None  # "" counts as unset
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -149,7 +156,13 @@ def _try_reuse(net, model_path, model_name, fingerprint, device):
         return None  # unreadable or from another version: retrain
     if history.fingerprint != fingerprint:
         return None
-    load_model(model_path, model_name, net=net, map_location=device)
+    initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    try:
+        load_model(model_path, model_name, net=net, map_location=device)
+    except CheckpointError as err:
+        net.load_state_dict(initial)  # a damaged checkpoint is trained again
+        warnings.warn(f"{err}\nTraining {model_name} again.", stacklevel=3)
+        return None
     history.trained = False
     return history
 

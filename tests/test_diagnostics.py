@@ -228,3 +228,15 @@ def test_dead_neuron_census_leaves_no_hooks():
     net = hand_built()
     af.count_dead_neurons(net, hand_data(), batch_size=7)
     assert all(not m._forward_hooks for m in net.modules())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_diagnostics_leave_the_network_in_its_mode(training):
+    net = af.BaseNetwork("relu", input_size=6, num_classes=3, hidden_sizes=(5, 4))
+    net.train(training)
+    X, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    af.weight_grads(net, X, y)
+    af.layer_activations(net, X)
+    af.count_dead_neurons(net, X, batch_size=3)
+    assert net.training is training
+    assert all(m.training is training for m in net.modules())

@@ -83,6 +83,12 @@ def test_color_of_any_spelling(spelling):
     assert to_rgba(af.color_of(spelling)) == to_rgba(af.ACT_COLORS["leakyrelu"])
 
 
+def test_aliases_share_a_colour_and_unknown_names_get_none_of_them():
+    assert to_rgba(af.color_of("SiLU")) == to_rgba(af.ACT_COLORS["swish"])
+    other = to_rgba(af.color_of("untrained"))
+    assert other not in [to_rgba(c) for c in af.ACT_COLORS.values()]
+
+
 def test_same_colour_for_an_activation_in_different_figures():
     relu, tanh = to_rgba(af.color_of("relu")), to_rgba(af.color_of("tanh"))
     assert relu != tanh

@@ -222,6 +222,17 @@ def test_unreadable_history_retrains(blob_data, ckpt_dir):
     assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
 
 
+def test_damaged_checkpoint_with_matching_fingerprint_retrains(blob_data, ckpt_dir):
+    af.train_model(blob_net(), "run", blob_data, **FAST)
+    tar = ckpt_dir / "run.tar"
+    tar.write_bytes(tar.read_bytes()[:100])  # truncated weights, history still valid
+    net = blob_net()
+    with pytest.warns(UserWarning, match="run.tar"):
+        history = af.train_model(net, "run", blob_data, **FAST)
+    assert history.trained
+    assert af.train_model(blob_net(), "run", blob_data, **FAST).trained is False
+
+
 def test_run_fingerprint_covers_weights_data_and_recipe(blob_data):
     net = blob_net()
     recipe = dict(lr=0.01)
