@@ -15,7 +15,6 @@ For contrast it does the same for ``af.layer_activations`` on all N images at on
     .venv/bin/python benchmarks/bench_dead_neurons.py [--reps 3]
 """
 
-import argparse
 import json
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from common import (
     load,
     median,
     network,
+    parser,
+    setup,
     timed,
 )
 
@@ -148,15 +149,10 @@ def memory(sizes=SIZES, contrast_max=50000):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p = parser(__doc__, reps=3)
     p.add_argument("--no-memory", action="store_true")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = af.get_device(args.device)
+    device = setup(args)
     header("dead-neuron census: course's loader vs actfns; memory vs dataset size",
            device)
     data = af.load_fashion_mnist()

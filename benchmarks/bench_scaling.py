@@ -8,9 +8,7 @@ table (time and memory vs N) comes from bench_dead_neurons.
     .venv/bin/python benchmarks/bench_scaling.py [--reps 3] [--no-memory]
 """
 
-import argparse
 
-import torch
 from bench_dead_neurons import memory
 from common import (
     DEEP,
@@ -23,6 +21,8 @@ from common import (
     median,
     network,
     ours_epoch,
+    parser,
+    setup,
 )
 
 BATCH_SIZES = (64, 128, 256, 512, 1024)
@@ -52,16 +52,11 @@ def table(title, cases, data, device, reps):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p = parser(__doc__, reps=3)
     p.add_argument("--no-memory", action="store_true",
                    help="skip the census-vs-dataset-size table (subprocesses)")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = af.get_device(args.device)
+    device = setup(args)
     header("scaling: batch size, depth, dataset size", device)
     data = af.load_fashion_mnist()
     table("epoch time vs batch size (4 hidden layers, 784-512-256-256-128-10)",

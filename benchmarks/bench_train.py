@@ -18,7 +18,6 @@ seeds and compares their test accuracies.
     .venv/bin/python benchmarks/bench_train.py [--reps 5] [--acc-seeds 5]
 """
 
-import argparse
 
 import torch
 from common import (
@@ -34,6 +33,8 @@ from common import (
     measure,
     median,
     network,
+    parser,
+    setup,
     sgd,
 )
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
@@ -160,16 +161,11 @@ def accuracy(data, course_set, device, epochs, seeds, batch_size=256):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--reps", type=int, default=5)
+    p = parser(__doc__, reps=5)
     p.add_argument("--acc-epochs", type=int, default=3)
     p.add_argument("--acc-seeds", type=int, default=5)
-    p.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = af.get_device(args.device)
+    device = setup(args)
     header("training epoch: course loop vs actfns vs GEMM floor", device)
     data = af.load_fashion_mnist()
     course_set = course_dataset(data)

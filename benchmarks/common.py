@@ -6,6 +6,7 @@ Every benchmark measures its baseline and ours in the same run, interleaved
 ratios, so that a busy machine slows all of them alike.
 """
 
+import argparse
 import os
 import platform
 import statistics
@@ -185,3 +186,19 @@ def ours_epoch(net, data, batch_size, seed, device):
                         generator=torch.Generator().manual_seed(seed))
     opt = sgd(net)
     return timed(lambda: af.train_epoch(net, loader, opt, device), device)[0]
+
+
+def parser(doc, reps):
+    """The options every benchmark takes: --reps, --device, --threads."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--reps", type=int, default=reps)
+    p.add_argument("--device", default=None, help="default: CUDA if present, else CPU")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    return p
+
+
+def setup(args):
+    """Apply --threads and return the device chosen by --device."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return af.get_device(args.device)
