@@ -47,6 +47,12 @@ def _grid(n, ncols, height):
     return fig, list(axes.flat)  # a list: indexing a flatiter moves its iterator
 
 
+def _integer_ticks(axis, values):
+    """Whole-number ticks on ``axis`` when ``values`` (a Series) are integers."""
+    if pd.api.types.is_integer_dtype(values):
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_activation_functions(acts, x=None, ncols=3):
     """Each activation (solid) and its derivative (dashed) on ``x`` (default -5..5)."""
     x = torch.linspace(-5, 5, 1001) if x is None else x
@@ -123,6 +129,7 @@ def plot_val_curves(histories):
         epochs = np.arange(1, h.epochs + 1)
         ax.plot(epochs, 100 * np.asarray(h.val_acc), color=color_of(name), label=name)
         ax.plot(h.best_epoch, 100 * h.best_val_acc, "o", color=color_of(name))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")
     ax.legend(fontsize=8, ncols=2)
@@ -144,6 +151,7 @@ def plot_dead_neurons(reports):
                100 * np.asarray(rep.fractions), width,
                color=color_of(label.split()[0]) if len(reports) > 1 else "C0",
                alpha=1 - 0.25 * (i % 2), label=label)
+    ax.set_xticks(range(1, max(len(r.counts) for r in reports.values()) + 1))
     ax.set_xlabel("hidden layer (1 = input side)")
     ax.set_ylabel("dead neurons (%)")
     ax.legend(fontsize=8)
@@ -183,6 +191,8 @@ def plot_seed_points(runs, column="test_acc", scale=100.0, ylabel="test accuracy
                     fmt="D", ms=5, capsize=4, color=color_of(act))
     ax.set_xticks(range(len(acts)), acts)
     ax.set_xlim(-0.6, len(acts) - 0.4)
+    if float(scale).is_integer():
+        _integer_ticks(ax.yaxis, runs[column])  # e.g. best_epoch
     ax.set_ylabel(ylabel)
     return ax.figure
 
@@ -215,8 +225,9 @@ def plot_lines(df, x, y, hue, panel=None, logy=False, xlabel=None, ylabel=None,
             ax.set_title(f"{panel} = {p}" if not isinstance(p, str) else p)
         if logy:
             ax.set_yscale("log")
-        if pd.api.types.is_integer_dtype(df[x]):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax.xaxis, df[x])
+        if not logy:
+            _integer_ticks(ax.yaxis, df[y])
         ax.set_xlabel(xlabel or x)
         ax.set_ylabel(ylabel or y if ax is axes[0] else "")
     axes[0].legend(title=hue, fontsize=8, title_fontsize=8)

@@ -3,6 +3,7 @@ activation across figures."""
 
 import matplotlib
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 import torch
 from matplotlib.colors import to_rgba
@@ -119,3 +120,47 @@ def test_plots_do_not_change_global_style():
     af.plot_val_curves({"relu": history("relu", [0.5, 0.7])})
     af.plot_activation_functions([af.Mish()])
     assert dict(matplotlib.rcParams) == before
+
+
+def integer_ticks(axis):
+    """Tick locations inside the axis' view limits (those that are drawn)."""
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+    assert ticks, "no ticks drawn"
+    return all(float(t).is_integer() for t in ticks)
+
+
+def test_layer_and_epoch_axes_have_integer_ticks():
+    fig = af.plot_dead_neurons({"relu untrained": dead([0, 1], [8, 6]),
+                                "relu trained": dead([0, 0], [8, 6])})
+    fig.canvas.draw()
+    assert integer_ticks(fig.axes[0].xaxis)
+    assert list(fig.axes[0].get_xticks()) == [1, 2]  # one tick per hidden layer
+
+    fig = af.plot_val_curves({"relu": history("relu", [0.5, 0.7, 0.6]),
+                              "tanh": history("tanh", [0.4, 0.6])})
+    fig.canvas.draw()
+    assert integer_ticks(fig.axes[0].xaxis)
+
+    X, y = torch.randn(16, 12), torch.randint(3, (16,))
+    fig = af.plot_grad_norms({"relu": af.grad_stats(af.weight_grads(
+        small_net("relu"), X, y))})
+    fig.canvas.draw()
+    assert integer_ticks(fig.axes[0].xaxis)
+
+
+def test_integer_columns_get_integer_ticks_in_study_plots():
+    df = pd.DataFrame({"activation": ["relu"] * 3 + ["elu"] * 3,
+                       "layer": [1, 2, 3] * 2, "dead": [0, 1, 3, 0, 0, 2]})
+    fig = af.plot_lines(df, "layer", "dead", hue="activation")
+    fig.canvas.draw()
+    assert integer_ticks(fig.axes[0].xaxis) and integer_ticks(fig.axes[0].yaxis)
+    fig = af.plot_lines(df.assign(dead=df.dead / 2), "layer", "dead", hue="activation")
+    fig.canvas.draw()  # fractional values keep fractional ticks
+    assert not integer_ticks(fig.axes[0].yaxis)
+
+    runs = pd.DataFrame({"activation": ["relu", "relu", "tanh", "tanh"],
+                         "best_epoch": [3, 4, 4, 5]})
+    fig = af.plot_seed_points(runs, "best_epoch", scale=1, ylabel="best epoch")
+    fig.canvas.draw()
+    assert integer_ticks(fig.axes[0].yaxis)
