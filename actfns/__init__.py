@@ -39,6 +39,7 @@ from .data import (  # noqa: E402
     load_fashion_mnist,
     prepare_fashion_mnist,
 )
+from .depth import depth_sweep, neuron_census  # noqa: E402
 from .diagnostics import (  # noqa: E402
     DeadNeurons,
     count_dead_neurons,
@@ -70,11 +71,9 @@ from .studies import (  # noqa: E402
     INIT_SCHEMES,
     activation_stats,
     compare_to_best,
-    depth_sweep,
     init_gain,
     init_network,
     init_study,
-    neuron_census,
     runs_frame,
     summarize_runs,
     train_seeds,

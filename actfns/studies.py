@@ -1,6 +1,7 @@
-"""Studies beyond the course: several seeds, deeper networks, other initialisations.
+"""Studies beyond the course: several seeds and other initialisations.
 
 Every function returns data (DataFrames, Histories); the figures are in ``plotting``.
+Deeper networks (dead and inactive units against depth) are in ``depth``.
 """
 
 import math
@@ -10,14 +11,13 @@ import torch
 from torch import nn
 
 from .activations import ActivationFunction
-from .data import batches
 from .diagnostics import activation_layers, grad_stats, layer_activations, weight_grads
 from .model import BaseNetwork, make_activation
-from .train import get_device, run_fingerprint, set_seed, train_model, train_or_load
+from .train import run_fingerprint, set_seed, train_model, train_or_load
 
 __all__ = ["INIT_SCHEMES", "init_gain", "init_network", "activation_stats",
            "init_study", "train_with_init", "train_seeds", "runs_frame",
-           "summarize_runs", "compare_to_best", "neuron_census", "depth_sweep"]
+           "summarize_runs", "compare_to_best"]
 
 INIT_SCHEMES = ("default", "kaiming", "xavier")
 """Weight initialisations known to :func:`init_network`."""
@@ -218,64 +218,3 @@ def compare_to_best(summary, column="test_acc"):
     out["within_noise"] = out["gap"] < 2 * out["se"]
     out.loc[best, "within_noise"] = True
     return out.sort_values("gap")
-
-
-@torch.no_grad()
-def neuron_census(net, dataset, batch_size=4096, device=None):
-    """Per activation layer: units that are dead and units that are never positive.
-
-    ``dead``: output exactly 0 for every input (the course's definition, as
-    ``count_dead_neurons``). ``inactive``: output <= 0 for every input, i.e. the unit
-    sits in the negative part of its activation; for ReLU the two are the same, but a
-    LeakyReLU or ELU unit that is inactive still passes a gradient.
-
-    Returns:
-        DataFrame with ``layer``, ``module``, ``units``, ``dead``, ``inactive``,
-        ``dead_frac`` and ``inactive_frac`` (fractions in [0, 1]).
-    """
-    device = get_device(device)
-    if isinstance(dataset, torch.Tensor):
-        dataset = torch.utils.data.TensorDataset(dataset)
-    nonzero, positive = {}, {}
-    for X, *_ in batches(dataset, batch_size):
-        for name, out in layer_activations(net, X.to(device)).items():
-            out = out.reshape(len(out), -1)  # (batch, units)
-            nz, pos = (out != 0).any(dim=0), (out > 0).any(dim=0)
-            nonzero[name] = nz | nonzero[name] if name in nonzero else nz
-            positive[name] = pos | positive[name] if name in positive else pos
-    df = pd.DataFrame([dict(layer=i, module=n, units=nonzero[n].numel(),
-                            dead=int((~nonzero[n]).sum()),
-                            inactive=int((~positive[n]).sum()))
-                       for i, n in enumerate(nonzero, start=1)])
-    return df.assign(dead_frac=df.dead / df.units, inactive_frac=df.inactive / df.units)
-
-
-def depth_sweep(acts, depths, dataset, width=256, seed=42, device=None):
-    """:func:`neuron_census` of untrained networks of ``depth`` hidden layers.
-
-    The network of each activation and depth is a ``BaseNetwork`` with hidden sizes
-    ``(width,) * depth`` built after ``set_seed(seed)`` (PyTorch's default
-    initialisation). Such networks share their first layers: ``BaseNetwork`` draws
-    the layers in order, and at initialisation a layer's outputs do not depend on the
-    layers after it. So one census of the deepest network gives every depth's rows
-    exactly (the tests check this against networks built one by one).
-
-    Returns:
-        the census rows with ``activation`` and ``depth`` columns in front.
-    """
-    if isinstance(dataset, torch.Tensor):
-        dataset = torch.utils.data.TensorDataset(dataset)
-    depths = sorted(set(depths))
-    if not depths or depths[0] < 1:
-        raise ValueError(f"depths must be positive integers, got {depths!r}")
-    frames = []
-    for act in acts:
-        set_seed(seed)
-        net = BaseNetwork(act, dataset[0][0].numel(),
-                          hidden_sizes=(width,) * depths[-1])
-        census = neuron_census(net.to(get_device(device)), dataset, device=device)
-        name = make_activation(act).name.lower()
-        frames += [census[census.layer <= d].assign(activation=name, depth=d)
-                   for d in depths]
-    df = pd.concat(frames, ignore_index=True)
-    return df[["activation", "depth", *census.columns]]
