@@ -8,6 +8,7 @@ its target and renamed over it, so an interrupted save leaves the old file intac
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -136,6 +137,14 @@ def load_model(model_path, model_name, net=None, map_location="cpu"):
     try:
         state = torch.load(model_file, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for truncated/garbled files
+        refused = re.search(r"(?i)unsupported GLOBAL:? (?:GLOBAL )?([\w.]+)", str(err))
+        if refused:  # a readable pickle with Python objects in it (a whole model?)
+            raise CheckpointError(
+                f"{model_file} is not a state dict of tensors: it stores "
+                f"{refused.group(1)}, which weights-only loading refuses (loading it "
+                "could run untrusted code); save the weights with actfns.save_model "
+                "or torch.save(model.state_dict(), path)"
+            ) from None
         detail = (str(err).splitlines() or [""])[0][:200]  # an empty file: no message
         raise CheckpointError(
             f"cannot read {model_file}: the file is truncated or corrupt "

@@ -32,10 +32,12 @@ def color_of(act):
         act = act["name"]
     name = act if isinstance(act, str) else type(act).__name__
     try:  # the registry's spelling rules: "LeakyReLU", "leaky_relu", "SiLU", ...
-        name = next(k for k, v in ACTIVATIONS.items() if v is _lookup(name))
+        cls = _lookup(name)
     except ValueError:
         return "0.25"  # not an activation: dark grey, never an activation's colour
-    return ACT_COLORS[name]
+    # a class registered later by the user has no colour of its own: grey too
+    return next((ACT_COLORS[k] for k, v in ACTIVATIONS.items()
+                 if v is cls and k in ACT_COLORS), "0.25")
 
 
 def _grid(n, ncols, height):

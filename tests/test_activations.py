@@ -260,8 +260,10 @@ BUILTIN = re.compile(
 
 
 def forward_sources(cls, module=A):
-    """Source of ``cls.forward`` and of every module-level function it calls (deep)."""
-    sources, todo, seen = [], [cls.forward], set()
+    """Source of the formula methods ``cls`` defines (``value``, ``derivative`` or
+    ``forward``) and of every module-level function they call (deep)."""
+    sources, seen = [], set()
+    todo = [vars(cls)[m] for m in ("forward", "value", "derivative") if m in vars(cls)]
     while todo:
         fn = todo.pop()
         if fn in seen:
@@ -285,7 +287,8 @@ def builtin_calls(cls, module=A):
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_forward_does_not_call_torch_builtin(name):
     cls = af.ACTIVATIONS[name]
-    assert "forward" in vars(cls), f"{cls.__name__} must define its own forward"
+    assert "value" in vars(cls), f"{cls.__name__} must write its own formula"
+    assert "forward" not in vars(cls)  # the base class's forward applies the formula
     assert builtin_calls(cls) == []
 
 
@@ -415,3 +418,119 @@ def test_functional_forms():
     torch.testing.assert_close(af.sigmoid(x), torch.sigmoid(x))
     torch.testing.assert_close(af.tanh(x), torch.tanh(x))
     torch.testing.assert_close(af.softplus(x, beta=3.0), _softplus_ref(3.0)(x))
+
+
+# ---------------------------------------------------------------------------------
+# Hand-written derivatives
+
+
+WITH_DERIVATIVE = [n for n in ALL_NAMES if af.ACTIVATIONS[n].derivative is not None]
+
+
+def test_the_smooth_and_piecewise_functions_write_their_derivative():
+    assert set(WITH_DERIVATIVE) == {"sigmoid", "tanh", "leakyrelu", "elu", "swish",
+                                    "selu", "softplus"}
+
+
+DERIVATIVE_CASES = [(i, c) for i, c in zip(CASE_IDS, CASES) if c[0] in WITH_DERIVATIVE]
+
+
+@pytest.mark.parametrize(("name", "params", "ref_fn"), [c for _, c in DERIVATIVE_CASES],
+                         ids=[i for i, _ in DERIVATIVE_CASES])
+def test_derivative_is_differentiable_again(name, params, ref_fn):
+    """create_graph=True through the hand-written derivative gives the second
+    derivative (its formula is made of differentiable tensor operations)."""
+    x = torch.linspace(-8, 8, 321, dtype=torch.float64)
+    x = x[x != 0]  # LeakyReLU/ELU/SELU have a kink or a jump of f'' at 0
+    _, _, ddref = reference(ref_fn, x)
+    x = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(af.get_activation(name, **params)(x).sum(), x,
+                               create_graph=True)
+    if g.requires_grad:
+        (h,) = torch.autograd.grad(g.sum(), x)
+    else:  # LeakyReLU: a piecewise constant derivative
+        h = torch.zeros_like(x)
+    torch.testing.assert_close(h, ddref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", WITH_DERIVATIVE)
+def test_derivative_method_matches_autograd_of_value(name):
+    """derivative(x, value(x)) against autograd of value's own operations, where
+    those are finite (moderate x)."""
+    act = af.get_activation(name)
+    x = torch.linspace(-10, 10, 401, dtype=torch.float64)
+    x = x[x != 0].requires_grad_()
+    (auto,) = torch.autograd.grad(act.value(x).sum(), x)
+    with torch.no_grad():
+        formula = act.derivative(x, act.value(x))
+    assert formula.dtype == x.dtype
+    torch.testing.assert_close(formula, auto, rtol=1e-12, atol=1e-15)
+
+
+def test_elu_gradient_is_exact_in_the_far_negative_tail():
+    """alpha e^x, not (e^x - 1) + 1 rounded: nonzero down to e^x's underflow."""
+    for dtype, x0 in [(torch.float64, -700.0), (torch.float32, -80.0)]:
+        x = torch.tensor([-20.0, -40.0, x0], dtype=dtype)
+        for act, scale in [(af.ELU(alpha=0.5), 0.5),
+                           (af.SELU(), af.SELU.SCALE * af.SELU.ALPHA)]:
+            g = af.get_grads(act, x)
+            torch.testing.assert_close(g, scale * torch.exp(x), rtol=1e-5, atol=0)
+            assert (g > 0).all()
+
+
+def test_user_subclasses_value_only_or_course_style_forward():
+    class Square(af.ActivationFunction):
+        def value(self, x):
+            return x * x
+
+    class CourseStyle(af.ActivationFunction):
+        def forward(self, x):
+            return x * x * x
+
+    x = torch.tensor([-2.0, 0.5, 3.0])
+    assert af.get_grads(Square(), x).tolist() == [-4.0, 1.0, 6.0]
+    assert af.get_grads(CourseStyle(), x).tolist() == [12.0, 0.75, 27.0]
+    with pytest.raises(NotImplementedError, match="must define value"):
+        af.ActivationFunction()(x)
+
+
+def test_backward_through_a_network_matches_autograd_of_the_values():
+    """The hand-written derivatives inside a network: the same weight gradients as
+    autograd differentiating each formula's operations (float64, moderate inputs)."""
+    torch.manual_seed(0)
+    x = torch.randn(16, 784, dtype=torch.float64)
+    for name in WITH_DERIVATIVE:
+        net = af.BaseNetwork(name).double()
+        grads = []
+        for plain in (False, True):
+            if plain:
+                for layer in net.modules():
+                    if isinstance(layer, af.ActivationFunction):
+                        layer.forward = layer.value
+            net.zero_grad()
+            net(x).square().sum().backward()
+            grads.append([p.grad.clone() for p in net.parameters()])
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_the_books_add_your_own_solution_runs(capsys):
+    """The exercise solution in book/activation_functions.md (a dropdown, not executed
+    by the build) runs against the current package and prints True twice."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    text = (Path(__file__).parents[1] / "book" / "activation_functions.md").read_text()
+    start = text.index("import torch.nn.functional as F\n\nclass HardSigmoid")
+    saved = dict(af.ACTIVATIONS)
+    try:  # the solution registers its class
+        exec(text[start:text.index("```", start)], {"torch": torch, "af": af})
+    finally:
+        af.ACTIVATIONS.clear()
+        af.ACTIVATIONS.update(saved)
+    out = capsys.readouterr().out.split("\n")
+    assert out[:2] == ["True", "True"]
+    assert out[-2].startswith("largest derivative:")
+    assert float(out[-2].split(":")[1]) == pytest.approx(1 / 6)

@@ -365,9 +365,19 @@ def test_weights_only_refuses_arbitrary_objects(saved, monkeypatch, tmp_path):
     folder, _ = saved
     monkeypatch.chdir(tmp_path)
     torch.save({"layers.0.weight": _Exploit()}, folder / "net.tar")
-    with pytest.raises(af.CheckpointError, match=r"net\.tar"):
+    with pytest.raises(af.CheckpointError, match=r"net\.tar is not a state dict"):
         af.load_model(folder, "net")
     assert not (tmp_path / "exploited-by-pickle").exists()
+
+
+def test_a_whole_pickled_model_is_refused_with_a_short_hint(saved):
+    folder, net = saved
+    torch.save(net, folder / "net.tar")  # the model object, not its state dict
+    with pytest.raises(af.CheckpointError) as info:
+        af.load_model(folder, "net")
+    message = str(info.value)
+    assert "stores actfns.model.BaseNetwork" in message
+    assert "state_dict()" in message and len(message) < 400
 
 
 # ---------------------------------------------------------------------------------

@@ -90,6 +90,16 @@ def test_aliases_share_a_colour_and_unknown_names_get_none_of_them():
     assert other not in [to_rgba(c) for c in af.ACT_COLORS.values()]
 
 
+def test_a_user_registered_activation_is_plotted_in_grey(monkeypatch):
+    class Cube(af.ActivationFunction):
+        def value(self, x):
+            return x * x * x
+
+    monkeypatch.setitem(af.ACTIVATIONS, "cube", Cube)
+    assert to_rgba(af.color_of(Cube())) == to_rgba("0.25")
+    af.plot_activation_functions([Cube(), af.Sigmoid()])
+
+
 def test_same_colour_for_an_activation_in_different_figures():
     relu, tanh = to_rgba(af.color_of("relu")), to_rgba(af.color_of("tanh"))
     assert relu != tanh
