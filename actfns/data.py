@@ -5,12 +5,17 @@ Files are found in this order, without a download when they are already there:
 2. Debian's ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``),
    unpacked into ``<root>``;
 3. torchvision's download (if ``download=True``).
-The uncompressed files are then checked against their published SHA-256.
+The uncompressed files are then checked against their published SHA-256 and read
+directly (IDX is a 16-byte header and raw bytes). torchvision is imported only to
+download: importing ``torchvision.datasets`` costs more than a second, and every
+chapter of the book loads the data in a fresh kernel.
 """
 
 import gzip
 import hashlib
+import math
 import shutil
+import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +42,7 @@ __all__ = [
     "batch_views",
     "IndexBatches",
     "normalize",
+    "read_idx",
 ]
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -104,7 +110,7 @@ def prepare_fashion_mnist(root=None, download=True, verify=True, debian_dir=DEBI
     """Make sure the four raw IDX files are in ``<root>/FashionMNIST/raw``.
 
     Returns:
-        the dataset root (pass it to ``torchvision.datasets.FashionMNIST``).
+        the dataset root (``torchvision.datasets.FashionMNIST`` reads it too).
     Raises:
         DatasetError: a file is missing (and cannot be unpacked or downloaded) or, with
             ``verify``, differs from the published file; the message names the file.
@@ -141,6 +147,27 @@ def normalize(images):
     return images.unsqueeze(1).float().div(255).sub(0.5).div(0.5)
 
 
+def read_idx(path):
+    """An IDX file of unsigned bytes (FashionMNIST's format) as a uint8 tensor.
+
+    Images: ``(N, 28, 28)``; labels: ``(N,)``.
+
+    Raises:
+        DatasetError: the header is not that of a uint8 IDX file, or the size does not
+            match it.
+    """
+    data = bytearray(Path(path).read_bytes())
+    ndim = data[3] if len(data) >= 4 and data[:3] == b"\0\0\x08" else 0
+    shape = (struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+             if 1 <= ndim <= 3 and len(data) >= 4 + 4 * ndim else None)
+    if shape is None or len(data) != 4 + 4 * ndim + math.prod(shape):
+        raise DatasetError(
+            f"{path} is not an IDX file of unsigned bytes (bad header or size, "
+            f"{len(data)} bytes): it is truncated or modified. Delete it, then "
+            + HOW_TO_GET.format(raw=Path(path).parent))
+    return torch.frombuffer(data, dtype=torch.uint8, offset=4 + 4 * ndim).view(shape)
+
+
 @dataclass
 class FashionMNISTData:
     """Train/validation/test splits as ``TensorDataset``s of (images, labels).
@@ -167,24 +194,25 @@ def load_fashion_mnist(root=None, seed=42, num_val=10000, download=True, verify=
         download: allow torchvision to download missing files.
         verify: check each file's SHA-256 against the published one.
     """
-    from torchvision.datasets import FashionMNIST
-
-    root = prepare_fashion_mnist(root, download=download, verify=verify)
-    train = FashionMNIST(root, train=True, download=False)
-    test = FashionMNIST(root, train=False, download=False)
-    n = len(train.targets)
+    raw = prepare_fashion_mnist(root, download=download, verify=verify)
+    raw = raw / "FashionMNIST" / "raw"
+    train_x, train_y, test_x, test_y = (read_idx(raw / name) for name in FILES)
+    n = len(train_y)
+    if len(train_x) != n or len(test_x) != len(test_y):
+        raise DatasetError(f"the image and label files in {raw} disagree on the "
+                           "number of examples. " + HOW_TO_GET.format(raw=raw))
     if not 0 < num_val < n:
         raise ValueError(f"num_val must be between 1 and {n - 1}, got {num_val}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    x, y = normalize(train.data), train.targets
+    x, y = normalize(train_x), train_y.long()
     val_idx, train_idx = perm[:num_val], perm[num_val:]
     h = hashlib.sha256(f"seed={seed};num_val={num_val};".encode())
-    for images in (train.data, train.targets, test.data, test.targets):
-        h.update(images.numpy().tobytes())
+    for part in (train_x, train_y.long(), test_x, test_y.long()):
+        h.update(part.numpy().tobytes())
     return FashionMNISTData(
         train=TensorDataset(x[train_idx], y[train_idx]),
         val=TensorDataset(x[val_idx], y[val_idx]),
-        test=TensorDataset(normalize(test.data), test.targets),
+        test=TensorDataset(normalize(test_x), test_y.long()),
         fingerprint=h.hexdigest()[:16],
     )
 

@@ -43,7 +43,7 @@ def no_download(monkeypatch):
 def test_loads_small_idx_files(small_fashion, fashion_arrays, no_download):
     root, _ = small_fashion
     data = af.load_fashion_mnist(root, seed=0, num_val=20, download=True)
-    assert no_download == [False, False]  # read twice, never downloaded
+    assert no_download == []  # read directly: torchvision is not even asked
     assert (len(data.train), len(data.val), len(data.test)) == (100, 20, 40)
     assert data.class_names == af.CLASS_NAMES and len(af.CLASS_NAMES) == 10
     for split in (data.train, data.val, data.test):
@@ -72,6 +72,42 @@ def test_loads_small_idx_files(small_fashion, fashion_arrays, no_download):
             assert label_of[img.tobytes()] == lab
             seen.append(img.tobytes())
     assert sorted(seen) == sorted(label_of)
+
+
+def test_loading_does_not_import_torchvision(small_fashion):
+    """importing torchvision.datasets costs over a second in every chapter's kernel."""
+    import subprocess
+    import sys
+
+    root, _ = small_fashion
+    code = ("import sys, actfns as af; af.load_fashion_mnist(sys.argv[1], num_val=20, "
+            "verify=False, download=False); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(root)], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("damage", ["magic", "ndim", "short", "long", "empty"])
+def test_read_idx_rejects_a_bad_file_by_name(tmp_path, damage):
+    good = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    bad = {"magic": b"\0\0\x09" + good[3:], "ndim": good[:3] + b"\x05" + good[4:],
+           "short": good[:-1], "long": good + b"\0", "empty": b""}[damage]
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(good)
+    expected = np.arange(24).reshape(2, 3, 4).tolist()
+    assert actfns.data.read_idx(path).tolist() == expected
+    path.write_bytes(bad)
+    with pytest.raises(af.DatasetError, match="train-images-idx3-ubyte is not an IDX"):
+        actfns.data.read_idx(path)
+
+
+def test_unverified_load_of_a_damaged_file_is_an_error(small_fashion):
+    root, _ = small_fashion
+    path = root / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(af.DatasetError, match="t10k-labels-idx1-ubyte is not an IDX"):
+        af.load_fashion_mnist(root, num_val=20, verify=False)
 
 
 def test_normalize():
