@@ -3,7 +3,7 @@
 Each activation writes its formula in ``value(x)``, built from elementary tensor
 operations (``exp``, ``expm1``, ``log1p``, ``erfc``, ``clamp``, ``where``) rather than
 torch's ready-made function of the same name, so that the book can show the
-mathematics as code. Most also write their derivative in ``derivative(x, y)``, with
+mathematics as code. Five also write their derivative in ``derivative(x, y)``, with
 ``y = value(x)``, and backward uses it instead of differentiating ``value``'s
 operations one by one. That is faster (one short formula instead of a chain of
 intermediate tensors) and safe where the chain is not: ``1 / (1 + exp(-x))`` has the
@@ -156,11 +156,8 @@ class LeakyReLU(ActivationFunction):
     def __init__(self, alpha=0.1):
         super().__init__(alpha=_check_param("LeakyReLU", "alpha", alpha, minimum=0))
 
-    def value(self, x):
+    def value(self, x):  # autograd's derivative of where: 1 for x > 0, else alpha
         return torch.where(x > 0, x, self.config["alpha"] * x)
-
-    def derivative(self, x, y):
-        return torch.where(x > 0, torch.ones_like(x), self.config["alpha"])
 
 
 class ELU(ActivationFunction):
@@ -183,7 +180,8 @@ class ELU(ActivationFunction):
 class Swish(ActivationFunction):
     """x * sigma(beta * x) (Ramachandran et al. 2017); beta = 1 is SiLU.
 
-    Swish'(x) = sigma(beta x) + beta x sigma(beta x) (1 - sigma(beta x)).
+    Swish'(x) = sigma(beta x) + beta x sigma(beta x) (1 - sigma(beta x)): autograd's
+    product rule, with the sigmoid's own derivative, computes exactly that.
     """
 
     def __init__(self, beta=1.0):
@@ -191,10 +189,6 @@ class Swish(ActivationFunction):
 
     def value(self, x):
         return x * sigmoid(self.config["beta"] * x)
-
-    def derivative(self, x, y):
-        s = sigmoid(self.config["beta"] * x)
-        return s + self.config["beta"] * y * (1 - s)  # y = x s
 
 
 class GELU(ActivationFunction):
