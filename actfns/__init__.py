@@ -38,6 +38,7 @@ from .data import (  # noqa: E402
     batches,
     load_fashion_mnist,
     prepare_fashion_mnist,
+    read_idx,
 )
 from .depth import depth_sweep, neuron_census  # noqa: E402
 from .diagnostics import (  # noqa: E402
@@ -97,7 +98,7 @@ __all__ = [
     "sigmoid", "softplus", "tanh",
     "CheckpointError", "load_model", "save_model",
     "CLASS_NAMES", "DatasetError", "FashionMNISTData", "batches",
-    "load_fashion_mnist", "prepare_fashion_mnist",
+    "load_fashion_mnist", "prepare_fashion_mnist", "read_idx",
     "DeadNeurons", "count_dead_neurons", "grad_stats", "layer_activations",
     "weight_grads",
     "EXPLORER_PARAMS", "activation_explorer", "explorer_figure",
