@@ -147,6 +147,29 @@ def test_chapter_shows_its_figures(site, docname):
             f"{docname}: figure {name!r} (cell metadata) is not shown as an image")
 
 
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_figures_have_alt_text_and_retina_pixels(site, docname):
+    """Each figure's image has its caption as alt text (not its file name), and a PNG
+    has at least twice the pixels of the width it is shown at."""
+    soup = page_soup(site, docname)
+    for img in [img for out in soup.select("div.cell_output")
+                for img in out.find_all("img")]:
+        src, alt = img["src"], img.get("alt", "")
+        figure = img.find_parent("figure")
+        caption = figure.find("figcaption") if figure else None
+        assert alt and Path(src).stem not in alt, f"{docname}: {src} has no alt text"
+        if caption is not None:  # the caption, less its "Fig. N" label
+            words = " ".join(caption.get_text(" ").split())
+            assert " ".join(alt.split()[:3]) in words, (
+                f"{docname}: alt text {alt!r} is not the caption {words!r}")
+        if src.endswith(".png"):
+            width_px = int.from_bytes((site / src).read_bytes()[16:20], "big")
+            style = re.search(r"width:\s*([\d.]+)px", img.get("style", ""))
+            shown = float(img.get("width") or (style[1] if style else 0))
+            assert shown and width_px >= 1.9 * shown, (
+                f"{docname}: {src} is {width_px} px wide, shown at {shown}: not retina")
+
+
 @pytest.mark.parametrize("docname", PAGES)
 def test_glued_numbers_are_resolved(site, docname):
     soup = page_soup(site, docname)

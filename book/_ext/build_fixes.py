@@ -15,7 +15,14 @@
 3. pydata-sphinx-theme logs "Got invalid theme mode" on a first visit unless a default
    mode is set: ``html_context["default_mode"]`` is ``"light"`` (the figures have white
    backgrounds) unless the configuration sets one.
+4. MyST-NB gives a cell's image output no alt text, so the HTML writer falls back to
+   the file name. An image inside a figure gets the figure's caption as its alt text
+   (unless the cell sets ``mystnb: image: alt``).
 """
+
+import re
+
+from docutils import nodes
 
 
 def read_every_page(app, env, added, changed, removed):
@@ -43,6 +50,17 @@ def dedupe_assets(app, pagename, templatename, context, doctree):
             context[name] = _dedupe(context[name])
 
 
+def alt_from_caption(app, doctree):
+    for figure in doctree.findall(nodes.figure):
+        captions = list(figure.findall(nodes.caption))
+        if not captions:
+            continue
+        text = re.sub(r"\s+", " ", captions[0].astext()).strip()
+        for image in figure.findall(nodes.image):
+            if not image.get("alt"):
+                image["alt"] = text
+
+
 def default_mode(app, config):
     config.html_context = {"default_mode": "light", **(config.html_context or {})}
 
@@ -50,5 +68,6 @@ def default_mode(app, config):
 def setup(app):
     app.connect("config-inited", default_mode)
     app.connect("env-get-outdated", read_every_page)
+    app.connect("doctree-read", alt_from_caption)
     app.connect("html-page-context", dedupe_assets, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
