@@ -1,7 +1,7 @@
 """Diagnostics that return data (tensors, DataFrames), never plots or prints."""
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -108,13 +108,16 @@ class DeadNeurons:
     """Dead-neuron census: per activation layer, how many units never fired.
 
     ``counts[i]`` of ``sizes[i]`` units in layer ``names[i]`` were dead over
-    ``num_samples`` inputs; ``fractions`` are in [0, 1].
+    ``num_samples`` inputs; ``fractions`` are in [0, 1]. ``masks[name]`` is a
+    ``(units,)`` bool tensor, True for the dead units of that layer (which units, for
+    following them through training).
     """
 
     names: list
     counts: list
     sizes: list
     num_samples: int
+    masks: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def fractions(self):
@@ -168,7 +171,7 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
         for handle in handles:
             handle.remove()
     names = list(layers)
-    return DeadNeurons(names=names,
-                       counts=[int((~alive[n]).sum()) for n in names],
-                       sizes=[alive[n].numel() for n in names],
-                       num_samples=len(dataset))
+    masks = {n: ~alive[n] for n in names}
+    return DeadNeurons(names=names, counts=[int(masks[n].sum()) for n in names],
+                       sizes=[masks[n].numel() for n in names],
+                       num_samples=len(dataset), masks=masks)

@@ -189,12 +189,16 @@ def test_dead_neurons_of_the_hand_built_network(batch_size):
     assert dead.num_samples == 50
     assert dead.fractions == pytest.approx([2 / 6, 2 / 5, 1 / 3])
     assert dead.total_fraction == pytest.approx(5 / 14)
+    # which units: the ones the docstring of hand_built names
+    assert {n: m.nonzero().flatten().tolist() for n, m in dead.masks.items()} == {
+        "layers.1": [1, 4], "layers.3": [0, 1], "layers.5": [1]}
 
 
 def test_dead_neurons_with_atol():
     X = hand_data()
-    assert af.count_dead_neurons(hand_built(), X, batch_size=7,
-                                 atol=1e-3).counts == [2, 3, 1]
+    loose = af.count_dead_neurons(hand_built(), X, batch_size=7, atol=1e-3)
+    assert loose.counts == [2, 3, 1]
+    assert loose.masks["layers.3"].nonzero().flatten().tolist() == [0, 1, 4]
     assert af.count_dead_neurons(hand_built(), X, batch_size=7,
                                  atol=0.0).counts == [2, 2, 1]
 
