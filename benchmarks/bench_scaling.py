@@ -8,7 +8,6 @@ table (time and memory vs N) comes from bench_dead_neurons.
     .venv/bin/python benchmarks/bench_scaling.py [--reps 3] [--no-memory]
 """
 
-
 from bench_dead_neurons import memory
 from common import (
     DEEP,

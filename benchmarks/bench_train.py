@@ -18,7 +18,6 @@ seeds and compares their test accuracies.
     .venv/bin/python benchmarks/bench_train.py [--reps 5] [--acc-seeds 5]
 """
 
-
 import torch
 from common import (
     HIDDEN,

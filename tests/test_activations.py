@@ -440,7 +440,7 @@ def test_derivative_is_differentiable_again(name, params, ref_fn):
     """create_graph=True through the hand-written derivative gives the second
     derivative (its formula is made of differentiable tensor operations)."""
     x = torch.linspace(-8, 8, 321, dtype=torch.float64)
-    x = x[x != 0]  # LeakyReLU/ELU/SELU have a kink or a jump of f'' at 0
+    x = x[x != 0]  # ELU/SELU: f'' jumps at 0
     _, _, ddref = reference(ref_fn, x)
     x = x.clone().requires_grad_()
     (g,) = torch.autograd.grad(af.get_activation(name, **params)(x).sum(), x,
