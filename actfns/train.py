@@ -5,6 +5,7 @@ fingerprint of the run it is asked for (initial weights, architecture, recipe, d
 the source code of the training path), so a changed setting or changed code retrains.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from . import __version__
@@ -191,20 +193,60 @@ def train_model(net, model_name, data, *, lr=1e-2, momentum=0.9, batch_size=256,
                   max_epochs=max_epochs, patience=patience, seed=seed)
     fingerprint = run_fingerprint(net, data.fingerprint, recipe)
     net.to(device)
+    if progress is None:
+        progress = os.environ.get("ACTFNS_PROGRESS", "1") != "0"
     if not overwrite:
         history = _try_reuse(net, model_path, model_name, fingerprint, device)
         if history is not None:
             return history
-    if progress is None:
-        progress = os.environ.get("ACTFNS_PROGRESS", "1") != "0"
+    with _training_lock(model_path, model_name, progress):
+        if not overwrite:  # another process may have trained it while we waited
+            history = _try_reuse(net, model_path, model_name, fingerprint, device)
+            if history is not None:
+                return history
+        history = _fit(net, model_name, data, recipe, fingerprint, device, progress)
+        save_model(net, model_path, model_name)
+        text = json.dumps(history.to_dict(), indent=1).encode()
+        atomic_write(_history_file(model_path, model_name), lambda f: f.write(text))
+    return history
+
+
+@contextlib.contextmanager
+def _training_lock(model_path, model_name, progress):
+    """Hold ``.NAME.lock`` in the checkpoint folder while NAME is trained.
+
+    Two processes asked for the same run (two chapters executed side by side, two
+    notebooks) then train it once: the second waits and loads the first one's result.
+    The operating system releases the lock of a process that dies.
+    """
+    folder = checkpoint_dir(model_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / f".{model_name}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if progress:
+            print(f"{model_name}: another process is training it; waiting for it",
+                  flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _fit(net, model_name, data, recipe, fingerprint, device, progress):
+    """The training loop of :func:`train_model`; returns the History (best loaded)."""
     start = time.perf_counter()
     history = History(model_name, fingerprint=fingerprint)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    generator = torch.Generator().manual_seed(seed)
-    loader = batches(data.train, batch_size, shuffle=True, drop_last=True,
+    optimizer = torch.optim.SGD(net.parameters(), lr=recipe["lr"],
+                                momentum=recipe["momentum"])
+    generator = torch.Generator().manual_seed(recipe["seed"])
+    loader = batches(data.train, recipe["batch_size"], shuffle=True, drop_last=True,
                      generator=generator)
     best_state = None
-    bar = tqdm(range(max_epochs), desc=model_name, disable=not progress, leave=False)
+    bar = tqdm(range(recipe["max_epochs"]), desc=model_name, disable=not progress,
+               leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         loss, acc = train_epoch(net, loader, optimizer, device)
@@ -217,15 +259,12 @@ def train_model(net, model_name, data, *, lr=1e-2, momentum=0.9, batch_size=256,
             history.best_epoch, history.best_val_acc = epoch + 1, val_acc
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         bar.set_postfix(val_acc=f"{val_acc:.4f}", best=history.best_epoch)
-        if epoch + 1 - history.best_epoch >= patience:
+        if epoch + 1 - history.best_epoch >= recipe["patience"]:
             break
     bar.close()
     net.load_state_dict(best_state)
     history.test_acc = evaluate(net, data.test, device)
     history.wall_time = time.perf_counter() - start
-    save_model(net, model_path, model_name)
-    text = json.dumps(history.to_dict(), indent=1).encode()
-    atomic_write(_history_file(model_path, model_name), lambda f: f.write(text))
     return history
 
 

@@ -1,9 +1,13 @@
 """Training: recipe, History, early stopping, best checkpoint, reuse and refusal of
 checkpoints by fingerprint, seeding, devices."""
 
+import contextlib
 import inspect
 import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,8 +97,9 @@ def test_learns_a_generated_problem(blob_data, ckpt_dir):
     assert h.best_val_acc > max(h.val_acc[:h.best_epoch - 1], default=-1)  # first max
     assert len(h.fingerprint) == 64 and int(h.fingerprint, 16) >= 0
     # saved in $ACTFNS_CHECKPOINTS: network (course format) and history
+    # (and the lock it held while training, an empty hidden file)
     assert sorted(p.name for p in ckpt_dir.iterdir()) == [
-        "blobs.config", "blobs.history.json", "blobs.tar"]
+        ".blobs.lock", "blobs.config", "blobs.history.json", "blobs.tar"]
     stored = af.History.from_dict(json.loads((ckpt_dir / "blobs.history.json")
                                              .read_text()))
     assert stored == h
@@ -195,6 +200,57 @@ def test_refuses_a_checkpoint_of_another_run(blob_data, change):
     assert not af.train_model(net2, "run", again.get("data") or blob_data,
                               **kwargs).trained
     assert same_weights(net, net2)
+
+
+WAITER = """
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+from conftest import make_blob_data
+import actfns as af
+torch.manual_seed(0)
+net = af.BaseNetwork("relu", input_size=16, num_classes=4, hidden_sizes=(32, 32))
+h = af.train_model(net, "run", make_blob_data(), progress=True, max_epochs=3,
+                   batch_size=64, device="cpu")
+print(json.dumps({"trained": h.trained, "test_acc": h.test_acc,
+                  "weights": [v.sum().item() for v in net.state_dict().values()]}))
+"""
+
+
+def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(blob_data, ckpt_dir,
+                                                                monkeypatch):
+    """Two processes asking for the same run train it once (the book executes two
+    chapters side by side): the second waits on the run's lock, then loads."""
+    from filelock import FileLock
+
+    lock = FileLock(ckpt_dir / ".run.lock")
+    lock.acquire()  # as a process that is training "run" holds it
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", WAITER, str(Path(__file__).parent)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = waiter.stdout.readline()
+        assert "another process is training it; waiting" in line, line
+        # ... the first process trains and saves (its own lock is the one held here)
+        monkeypatch.setattr(actfns.train, "_training_lock",
+                            lambda *a: contextlib.nullcontext())
+        net = blob_net()
+        h = af.train_model(net, "run", blob_data, **FAST)
+        assert h.trained
+    finally:
+        lock.release()
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    result = json.loads(out)
+    assert result["trained"] is False  # loaded, not trained a second time
+    assert result["test_acc"] == h.test_acc
+    assert result["weights"] == [v.sum().item() for v in net.state_dict().values()]
+
+
+def test_training_leaves_no_lock_held(blob_data, ckpt_dir):
+    from filelock import FileLock
+
+    af.train_model(blob_net(), "run", blob_data, **FAST)
+    FileLock(ckpt_dir / ".run.lock").acquire(timeout=0)  # free again
 
 
 def test_refuses_a_checkpoint_from_other_code(blob_data, monkeypatch):
