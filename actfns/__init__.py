@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from .activations import (  # noqa: E402
     ACTIVATIONS,
+    COURSE_ACTIVATIONS,
     ELU,
     GELU,
     SELU,
@@ -92,8 +93,8 @@ from .train import (  # noqa: E402
 )
 
 __all__ = [
-    "ACTIVATIONS", "ELU", "GELU", "SELU", "ActivationFunction", "Identity",
-    "LeakyReLU", "Mish", "ReLU", "Sigmoid", "Softplus", "Swish", "Tanh",
+    "ACTIVATIONS", "COURSE_ACTIVATIONS", "ELU", "GELU", "SELU", "ActivationFunction",
+    "Identity", "LeakyReLU", "Mish", "ReLU", "Sigmoid", "Softplus", "Swish", "Tanh",
     "act_fn_by_name", "activation_from_config", "get_activation", "get_grads",
     "sigmoid", "softplus", "tanh",
     "CheckpointError", "load_model", "save_model",

@@ -38,6 +38,7 @@ __all__ = [
     "Softplus",
     "Identity",
     "ACTIVATIONS",
+    "COURSE_ACTIVATIONS",
     "act_fn_by_name",
     "get_activation",
     "activation_from_config",
@@ -274,6 +275,9 @@ ACTIVATIONS = {
     "identity": Identity,
 }
 """Registry: lower-case name -> class. The course's six come first."""
+
+COURSE_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")
+"""The six activations of the course, in its order (registry names)."""
 
 act_fn_by_name = ACTIVATIONS  # the course's spelling
 

@@ -194,8 +194,8 @@ def load_fashion_mnist(root=None, seed=42, num_val=10000, download=True, verify=
         download: allow torchvision to download missing files.
         verify: check each file's SHA-256 against the published one.
     """
-    raw = prepare_fashion_mnist(root, download=download, verify=verify)
-    raw = raw / "FashionMNIST" / "raw"
+    root = prepare_fashion_mnist(root, download=download, verify=verify)
+    raw = root / "FashionMNIST" / "raw"
     train_x, train_y, test_x, test_y = (read_idx(raw / name) for name in FILES)
     n = len(train_y)
     if len(train_x) != n or len(test_x) != len(test_y):
@@ -204,15 +204,16 @@ def load_fashion_mnist(root=None, seed=42, num_val=10000, download=True, verify=
     if not 0 < num_val < n:
         raise ValueError(f"num_val must be between 1 and {n - 1}, got {num_val}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    x, y = normalize(train_x), train_y.long()
+    train_y, test_y = train_y.long(), test_y.long()
+    x = normalize(train_x)
     val_idx, train_idx = perm[:num_val], perm[num_val:]
     h = hashlib.sha256(f"seed={seed};num_val={num_val};".encode())
-    for part in (train_x, train_y.long(), test_x, test_y.long()):
+    for part in (train_x, train_y, test_x, test_y):
         h.update(part.numpy().tobytes())
     return FashionMNISTData(
-        train=TensorDataset(x[train_idx], y[train_idx]),
-        val=TensorDataset(x[val_idx], y[val_idx]),
-        test=TensorDataset(normalize(test_x), test_y.long()),
+        train=TensorDataset(x[train_idx], train_y[train_idx]),
+        val=TensorDataset(x[val_idx], train_y[val_idx]),
+        test=TensorDataset(normalize(test_x), test_y),
         fingerprint=h.hexdigest()[:16],
     )
 

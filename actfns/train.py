@@ -5,6 +5,7 @@ fingerprint of the run it is asked for (initial weights, architecture, recipe, d
 the source code of the training path), so a changed setting or changed code retrains.
 """
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -120,10 +121,27 @@ class History:
 
 
 def _code_hash():
+    """SHA-256 of the package version and the code of the training path."""
     h = hashlib.sha256(__version__.encode())
     for name in _CODE_FILES:
-        h.update((Path(__file__).parent / name).read_bytes())
+        h.update(_code_digest((Path(__file__).parent / name).read_bytes()).encode())
     return h.hexdigest()
+
+
+def _code_digest(source):
+    """SHA-256 of a module's syntax tree without its docstrings: an edit to a comment,
+    a docstring or the layout keeps the checkpoints, any change to the code does not.
+    (The tree's format can change with the Python version, which then retrains.)"""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                              ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
 def run_fingerprint(net, data_fingerprint, recipe):

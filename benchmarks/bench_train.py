@@ -153,6 +153,9 @@ def accuracy(data, course_set, device, epochs, seeds, batch_size=256):
         sd = v.std().item() if len(v) > 1 else float("nan")
         print(f"{k:>6}: mean {v.mean().item():.2%}, sd over seeds {sd:.2%}")
     diff = (t["actfns"].mean() - t["course"].mean()).item()
+    if seeds < 2:
+        print(f"difference {diff:+.2%} (a standard error needs --acc-seeds 2 or more)")
+        return acc
     se = (t["actfns"].var() / seeds + t["course"].var() / seeds).sqrt().item()
     print(f"difference of means {diff:+.2%} (standard error {se:.2%}, "
           f"{abs(diff) / se:.1f} SE)")

@@ -266,10 +266,50 @@ def test_code_hash_covers_the_training_path(monkeypatch, tmp_path):
 
     def edited(path):
         data = real_read(path)
-        return data + b"# edit" if path.name == "activations.py" else data
+        return data + b"EDITED = 1\n" if path.name == "activations.py" else data
 
     monkeypatch.setattr(type(tmp_path), "read_bytes", edited)
     assert actfns.train._code_hash() != before
+
+
+CODE = '''"""Module docstring."""
+import torch
+
+
+class Net:
+    """Class docstring."""
+
+    def step(self, x):
+        """Method docstring."""
+        return torch.relu(x)  # a comment
+'''
+
+SAME_CODE = {
+    "a comment": CODE.replace("# a comment", "# another comment"),
+    "a docstring": CODE.replace("Method docstring.", "Says more now."),
+    "a removed docstring": CODE.replace('        """Method docstring."""\n', ""),
+    "the layout": CODE.replace("return torch.relu(x)", "return torch.relu( x )"),
+}
+OTHER_CODE = {
+    "another function": CODE.replace("torch.relu", "torch.tanh"),
+    "another argument": CODE.replace("relu(x)", "relu(-x)"),
+    "a new statement": CODE + "SCALE = 2\n",
+    "a string that is no docstring": CODE.replace(
+        "return torch.relu(x)", "return torch.relu(x), 'Method docstring.'"),
+}
+
+
+@pytest.mark.parametrize("edit", list(SAME_CODE))
+def test_code_digest_ignores_comments_docstrings_and_layout(edit):
+    """An edit to a docstring of the training code does not retrain every network."""
+    digest = actfns.train._code_digest
+    assert digest(SAME_CODE[edit]) == digest(CODE)
+
+
+@pytest.mark.parametrize("edit", list(OTHER_CODE))
+def test_code_digest_sees_every_change_to_the_code(edit):
+    digest = actfns.train._code_digest
+    assert digest(OTHER_CODE[edit]) != digest(CODE)
 
 
 def test_unreadable_history_retrains(blob_data, ckpt_dir):
