@@ -2,7 +2,9 @@
 
 ``train_model`` reuses a saved network only when its stored fingerprint equals the
 fingerprint of the run it is asked for (initial weights, architecture, recipe, data and
-the source code of the training path), so a changed setting or changed code retrains.
+the code of the training path, comments and docstrings left out), so a changed setting
+or changed code retrains. While it trains, it holds a lock per run, so two processes
+asking for the same run train it once.
 """
 
 import ast
