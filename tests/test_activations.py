@@ -320,7 +320,7 @@ def test_builtin_check_can_fail():
 def test_registry_names_and_order():
     assert af.act_fn_by_name is af.ACTIVATIONS
     assert list(af.ACTIVATIONS) == ALL_NAMES  # the course's six first
-    assert af.COURSE_ACTIVATIONS == tuple(COURSE_SIX)
+    assert tuple(COURSE_SIX) == af.COURSE_ACTIVATIONS
     for key, cls in af.ACTIVATIONS.items():
         assert key == key.lower() == cls.__name__.lower()
         assert issubclass(cls, af.ActivationFunction)
