@@ -47,6 +47,7 @@ from .diagnostics import (  # noqa: E402
     count_dead_neurons,
     grad_stats,
     layer_activations,
+    units_ever,
     weight_grads,
 )
 from .interactive import (  # noqa: E402
@@ -101,7 +102,7 @@ __all__ = [
     "CLASS_NAMES", "DatasetError", "FashionMNISTData", "batches",
     "load_fashion_mnist", "prepare_fashion_mnist", "read_idx",
     "DeadNeurons", "count_dead_neurons", "grad_stats", "layer_activations",
-    "weight_grads",
+    "units_ever", "weight_grads",
     "EXPLORER_PARAMS", "activation_explorer", "explorer_figure",
     "BaseNetwork", "checkpoint_dir", "data_dir",
     "ACT_COLORS", "color_of", "plot_activation_functions", "plot_activation_hists",

@@ -7,15 +7,13 @@ them. The depth chapter of the book is built on these two functions.
 import pandas as pd
 import torch
 
-from .data import batches
-from .diagnostics import layer_activations
+from .diagnostics import units_ever
 from .model import BaseNetwork, make_activation
 from .train import get_device, set_seed
 
 __all__ = ["neuron_census", "depth_sweep"]
 
 
-@torch.no_grad()
 def neuron_census(net, dataset, batch_size=4096, device=None):
     """Per activation layer: units that are dead and units that are never positive.
 
@@ -24,24 +22,19 @@ def neuron_census(net, dataset, batch_size=4096, device=None):
     sits in the negative part of its activation; for ReLU the two are the same, but a
     LeakyReLU or ELU unit that is inactive still passes a gradient.
 
+    Args:
+        device: where the batches go (default: the device of ``net``'s parameters).
     Returns:
         DataFrame with ``layer``, ``module``, ``units``, ``dead``, ``inactive``,
         ``dead_frac`` and ``inactive_frac`` (fractions in [0, 1]).
     """
-    device = get_device(device)
-    if isinstance(dataset, torch.Tensor):
-        dataset = torch.utils.data.TensorDataset(dataset)
-    nonzero, positive = {}, {}
-    for X, *_ in batches(dataset, batch_size):
-        for name, out in layer_activations(net, X.to(device)).items():
-            out = out.reshape(len(out), -1)  # (batch, units)
-            nz, pos = (out != 0).any(dim=0), (out > 0).any(dim=0)
-            nonzero[name] = nz | nonzero[name] if name in nonzero else nz
-            positive[name] = pos | positive[name] if name in positive else pos
-    df = pd.DataFrame([dict(layer=i, module=n, units=nonzero[n].numel(),
-                            dead=int((~nonzero[n]).sum()),
-                            inactive=int((~positive[n]).sum()))
-                       for i, n in enumerate(nonzero, start=1)])
+    tests = {"nonzero": lambda out: (out != 0).any(dim=0),
+             "positive": lambda out: (out > 0).any(dim=0)}
+    ever = units_ever(net, dataset, tests, batch_size, device)
+    df = pd.DataFrame([dict(layer=i, module=n, units=t["nonzero"].numel(),
+                            dead=int((~t["nonzero"]).sum()),
+                            inactive=int((~t["positive"]).sum()))
+                       for i, (n, t) in enumerate(ever.items(), start=1)])
     return df.assign(dead_frac=df.dead / df.units, inactive_frac=df.inactive / df.units)
 
 

@@ -12,7 +12,7 @@ from .data import batch_views
 from .train import get_device
 
 __all__ = ["weight_grads", "grad_stats", "layer_activations", "DeadNeurons",
-           "count_dead_neurons", "activation_layers"]
+           "count_dead_neurons", "units_ever", "activation_layers"]
 
 
 @contextmanager
@@ -145,6 +145,31 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
         atol: tolerance; 0 (default) means exactly zero, the course's definition.
         device: where the batches go (default: the device of ``net``'s parameters).
     """
+    def fired(out):  # NaN counts as firing: it is not 0
+        return ~(out.abs().amax(dim=0) <= atol)
+
+    ever = units_ever(net, dataset, {"fired": fired}, batch_size, device, kind)
+    masks = {name: ~tests["fired"] for name, tests in ever.items()}
+    return DeadNeurons(names=list(masks), counts=[int(m.sum()) for m in masks.values()],
+                       sizes=[m.numel() for m in masks.values()],
+                       num_samples=len(dataset), masks=masks)
+
+
+def units_ever(net, dataset, tests, batch_size=4096, device=None,
+               kind=ActivationFunction):
+    """For each activation layer and unit: did ``test`` hold for some input?
+
+    Streams ``dataset`` through ``net`` once, in batches, keeping one boolean per unit
+    and test, so memory does not grow with the dataset.
+
+    Args:
+        dataset: a ``TensorDataset`` of (images, labels), or a tensor of inputs.
+        tests: ``{test name: function}``; each function maps a layer's
+            ``(batch, units)`` output to a ``(units,)`` bool tensor.
+        device: where the batches go (default: the device of ``net``'s parameters).
+    Returns:
+        ``{layer name: {test name: (units,) bool tensor}}`` in forward order.
+    """
     if device is None:  # where the network is, not where get_device would put it
         param = next(net.parameters(), None)
         device = param.device if param is not None else get_device()
@@ -153,13 +178,14 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
     layers = activation_layers(net, kind)
     if not layers:
         raise ValueError(f"{type(net).__name__} has no {kind.__name__} modules")
-    alive = {}
+    ever = {}
 
     def make_hook(name):
         def hook(_module, _inputs, out):
-            peak = out.reshape(out.shape[0], -1).abs().amax(dim=0)  # (width,)
-            fired = ~(peak <= atol)  # NaN counts as firing: it is not 0
-            alive[name] = fired if name not in alive else alive[name] | fired
+            out = out.reshape(out.shape[0], -1)  # (batch, units)
+            now = {test: fn(out) for test, fn in tests.items()}
+            ever[name] = now if name not in ever else {
+                test: ever[name][test] | held for test, held in now.items()}
         return hook
 
     handles = [m.register_forward_hook(make_hook(n)) for n, m in layers.items()]
@@ -170,8 +196,4 @@ def count_dead_neurons(net, dataset, batch_size=4096, atol=0.0, device=None,
     finally:
         for handle in handles:
             handle.remove()
-    names = list(layers)
-    masks = {n: ~alive[n] for n in names}
-    return DeadNeurons(names=names, counts=[int(masks[n].sum()) for n in names],
-                       sizes=[masks[n].numel() for n in names],
-                       num_samples=len(dataset), masks=masks)
+    return {name: ever[name] for name in layers}

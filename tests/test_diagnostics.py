@@ -244,3 +244,24 @@ def test_diagnostics_leave_the_network_in_its_mode(training):
     af.count_dead_neurons(net, X, batch_size=3)
     assert net.training is training
     assert all(m.training is training for m in net.modules())
+
+
+@pytest.mark.parametrize("batch_size", [7, 50, 4096])
+def test_units_ever_streams_each_test_over_the_batches(batch_size):
+    torch.manual_seed(0)
+    net = af.BaseNetwork("elu", input_size=4, num_classes=2, hidden_sizes=(8, 6))
+    X = torch.randn(50, 4)
+    tests = {"positive": lambda out: (out > 0).any(dim=0),
+             "below -0.5": lambda out: (out < -0.5).any(dim=0)}
+    ever = af.units_ever(net, X, tests, batch_size=batch_size)
+    whole = af.layer_activations(net, X)  # every input in one batch
+    assert list(ever) == list(whole)
+    for name, out in whole.items():
+        assert set(ever[name]) == set(tests)
+        for test, fn in tests.items():
+            assert torch.equal(ever[name][test], fn(out)), (name, test)
+
+
+def test_units_ever_needs_activation_layers():
+    with pytest.raises(ValueError, match="has no ActivationFunction modules"):
+        af.units_ever(nn.Linear(4, 2), torch.randn(3, 4), {"any": lambda o: o.any(0)})
