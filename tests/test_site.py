@@ -17,7 +17,6 @@ import http.server
 import importlib.resources
 import json
 import os
-import pickle
 import re
 import shutil
 import sys
@@ -37,7 +36,8 @@ from book_helpers import (
 )
 from bs4 import BeautifulSoup
 
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
+sys.path[:0] = [str(ROOT / "book" / "_ext"), str(ROOT / "benchmarks")]
+import bench_book  # noqa: E402  (reads the build's execution records)
 import parallel_execution  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -175,21 +175,11 @@ def test_figures_have_alt_text_and_retina_pixels(site, docname):
                 f"{docname}: {src} is {width_px} px wide, shown at {shown}: not retina")
 
 
-def execution_intervals(site):
-    """{docname: (start, end)} of each chapter's execution, from the Sphinx env."""
-    with open(site.parent / ".doctrees" / "environment.pickle", "rb") as f:
-        env = pickle.load(f)
-    runs = {doc: meta["exec_data"] for doc, meta in env.nb_metadata.items()
-            if meta.get("exec_data")}
-    assert set(runs) == set(NOTEBOOKS), "a chapter was not executed by the build"
-    return {doc: (run["mtime"] - run["runtime"], run["mtime"])
-            for doc, run in runs.items()}
-
-
 def test_chapters_execute_side_by_side_and_the_speed_appendix_alone(site):
     """book/_ext/parallel_execution.py: two chapters at a time (on 2+ CPUs), and the
     chapter that measures speed with no other chapter running."""
-    spans = execution_intervals(site)
+    spans = bench_book.chapter_times(site.parent.parent)  # {doc: (start, end)}
+    assert set(spans) == set(NOTEBOOKS), "a chapter was not executed by the build"
 
     def overlap(a, b):
         return min(spans[a][1], spans[b][1]) - max(spans[a][0], spans[b][0])
@@ -200,8 +190,7 @@ def test_chapters_execute_side_by_side_and_the_speed_appendix_alone(site):
                   if o != doc and overlap(doc, o) > 0}
         assert not shared, f"{doc} shared the CPU with other chapters (s): {shared}"
     jobs = parallel_execution.default_jobs()
-    most = max(sum(1 for s, e in spans.values() if s <= t < e)
-               for t, _ in spans.values())
+    most = bench_book.most_at_once(list(spans.values()))
     assert most == jobs, (f"at most {most} chapters executed at once; expected {jobs} "
                           f"(ACTFNS_BUILD_JOBS, or 2 on a machine with 2+ CPUs)")
 
