@@ -39,9 +39,9 @@ from common import (
     timed,
 )
 
-PARTS = ("gather", "forward GEMMs", "ReLU", "loss and bookkeeping",
+PARTS = ("batch gather", "forward GEMMs", "ReLU", "loss and bookkeeping",
          "weight-gradient GEMMs", "input-gradient GEMMs", "ReLU backward",
-         "bias gradients", "SGD")
+         "bias gradients", "SGD update")
 GEMMS = ("forward GEMMs", "weight-gradient GEMMs", "input-gradient GEMMs")
 
 
@@ -107,11 +107,11 @@ class HandStep:
                 buf.mul_(self.momentum).add_(g)
         for p, buf in zip(params, self.momenta):
             p.add_(buf, alpha=-self.lr)
-        lap("SGD")
+        lap("SGD update")
 
 
 def hand_epoch(step, loader):
-    """One epoch of ``step`` over ``loader``; the batch fetch counts as "gather"."""
+    """One epoch of ``step`` over ``loader``, fetching batches as "batch gather"."""
     batches = iter(loader)
     while True:
         start = time.perf_counter()
@@ -119,7 +119,7 @@ def hand_epoch(step, loader):
             X, y = next(batches)
         except StopIteration:
             return
-        step.clock["gather"] += time.perf_counter() - start
+        step.clock["batch gather"] += time.perf_counter() - start
         step(X, y)
 
 
