@@ -124,7 +124,11 @@ class Sigmoid(ActivationFunction):
         return torch.where(x >= 0, 1, e) / (1 + e)
 
     def derivative(self, x, y):
-        return y * (1 - y)
+        # sigma (1 - sigma) = e / (1 + e)^2 with e = e^-|x|. Computed as y (1 - y), it
+        # loses its relative precision where y rounds towards 1 (x > 9 in float32) and
+        # is 0 from x = 17 on; this form keeps it for every x (torch.sigmoid does not)
+        e = torch.exp(-x.abs())
+        return e / (1 + e) ** 2
 
 
 class Tanh(ActivationFunction):
@@ -136,7 +140,10 @@ class Tanh(ActivationFunction):
         return torch.copysign(-m / (2 + m), x)
 
     def derivative(self, x, y):
-        return 1 - y * y
+        # 1 - tanh^2 = 4e / (1 + e)^2 with e = e^-2|x|: 1 - y * y would round to 0 from
+        # |x| = 9.1 on in float32 (and lose precision well before), this form does not
+        e = torch.exp(-2 * x.abs())
+        return 4 * e / (1 + e) ** 2
 
 
 class ReLU(ActivationFunction):

@@ -475,6 +475,31 @@ def test_elu_gradient_is_exact_in_the_far_negative_tail():
             assert (g > 0).all()
 
 
+@pytest.mark.parametrize("name", WITH_DERIVATIVE)
+def test_written_derivatives_keep_relative_precision_in_the_tails(name):
+    """In float32, over [-100, 100], every written derivative is within 1e-5 of the
+    float64 one, relative, wherever that is a normal float32 number: no derivative
+    rounds to 0 or loses its digits in a saturated tail (as sigma (1 - sigma) and
+    1 - tanh^2 do: 0 from x = 17 and |x| = 9.1)."""
+    act = af.get_activation(name)
+    x = torch.linspace(-100, 100, 20001)
+    exact = af.get_grads(act, x.double())
+    normal = exact.abs() >= torch.finfo(torch.float32).tiny
+    got = af.get_grads(act, x).double()
+    torch.testing.assert_close(got[normal], exact[normal], rtol=1e-5, atol=0)
+
+
+def test_sigmoid_and_tanh_derivatives_in_the_far_tail():
+    """Closed forms e^-x and 4 e^-2x (to rounding) where torch's own backward,
+    computed from the rounded output, gives 0."""
+    x = torch.tensor([17.0, 20.0, -20.0, 40.0])
+    for act, exact, builtin in [
+            (af.Sigmoid(), torch.exp(-x.abs()), torch.sigmoid),
+            (af.Tanh(), 4 * torch.exp(-2 * x.abs()), torch.tanh)]:
+        torch.testing.assert_close(af.get_grads(act, x), exact, rtol=1e-6, atol=0)
+        assert af.get_grads(builtin, x)[0] == 0  # why the formula matters
+
+
 def test_user_subclasses_value_only_or_course_style_forward():
     class Square(af.ActivationFunction):
         def value(self, x):
