@@ -108,6 +108,20 @@ def save_model(model, model_path, model_name):
     return config_file, model_file
 
 
+def _load_error_cause(err):
+    """The cause in a ``torch.load`` error, e.g. "UnpicklingError: Unsupported operand
+    110", without torch's advice: for a weights-only load that advice is to retry with
+    ``weights_only=False``, which would run whatever a damaged or foreign file holds."""
+    text = str(err)
+    unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    if unpickler:
+        text = unpickler.group(1)
+    elif text.startswith("Weights only load failed"):
+        text = "not a weights-only checkpoint"
+    cause = re.split(r"\.\s|\n", text.strip(), maxsplit=1)[0][:200]
+    return f"{type(err).__name__}: {cause}" if cause else type(err).__name__
+
+
 def load_model(model_path, model_name, net=None, map_location="cpu"):
     """Load NAME.config and NAME.tar from ``model_path``.
 
@@ -145,11 +159,9 @@ def load_model(model_path, model_name, net=None, map_location="cpu"):
                 "could run untrusted code); save the weights with actfns.save_model "
                 "or torch.save(model.state_dict(), path)"
             ) from None
-        detail = (str(err).splitlines() or [""])[0][:200]  # an empty file: no message
         raise CheckpointError(
             f"cannot read {model_file}: the file is truncated or corrupt "
-            f"({type(err).__name__}: {detail}); delete it and retrain, or download it "
-            "again"
+            f"({_load_error_cause(err)}); delete it and retrain, or download it again"
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{model_file} holds a {type(state).__name__}, "

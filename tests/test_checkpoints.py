@@ -263,6 +263,25 @@ def test_garbage_weights(saved):
         af.load_model(folder, "net")
 
 
+@pytest.mark.parametrize(("data", "cause"), [
+    (b"not a checkpoint", "UnpicklingError: Unsupported operand 110"),
+    (b"", "EOFError)"),
+    (b"PK\x03\x04garbage", "RuntimeError: PytorchStreamReader failed reading zip "
+                           "archive: not a ZIP archive)"),
+])
+def test_damaged_file_error_gives_the_cause_without_torchs_advice(saved, data, cause):
+    """torch.load's message for these files advises weights_only=False, which would
+    run whatever the file holds: the error keeps the cause and drops the advice."""
+    folder, _ = saved
+    (folder / "net.tar").write_bytes(data)
+    with pytest.raises(af.CheckpointError) as info:
+        af.load_model(folder, "net")
+    message = str(info.value)
+    assert cause in message
+    assert "weights_only" not in message and "False" not in message
+    assert message.endswith("delete it and retrain, or download it again")
+
+
 def _tensor_data_offset(path, member_suffix):
     """Byte offset of a member's data inside the zip file written by torch.save."""
     data = path.read_bytes()
