@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 import torch
+from scipy.stats import t as student_t
 from torch import nn
 
 from .activations import ActivationFunction
@@ -198,23 +199,40 @@ def summarize_runs(histories, columns=("test_acc", "best_epoch", "wall_time")):
     return agg
 
 
-def compare_to_best(summary, column="test_acc"):
-    """Each activation's gap to the best mean, and whether it is within seed noise.
+def compare_to_best(summary, column="test_acc", alpha=0.05):
+    """Each activation's gap to the best mean, screened with Welch's t-test.
 
-    ``se`` is the standard error of the difference of two means,
-    sqrt(s_a^2 / n_a + s_best^2 / n_best); a gap smaller than ``2 se`` is called within
-    noise (a rough two-sigma rule; with 3 seeds per activation it is only a guide).
+    For every activation ``a`` and the activation with the best mean, ``b``:
+    ``gap`` = mean_b - mean_a; ``se`` = sqrt(s_a^2 / n_a + s_b^2 / n_b), the standard
+    error of the difference of the two means; ``t`` = gap / se; ``df``, Welch's
+    (Welch-Satterthwaite) degrees of freedom; ``t_crit``, the two-sided critical value
+    of Student's t with ``df`` degrees of freedom at level ``alpha``. ``within_noise``
+    is ``t < t_crit``: the gap is smaller than what equally good activations would
+    show in a fraction ``alpha`` of draws of seeds. An activation with one run has no
+    standard deviation; its variance counts as zero.
+
+    This is a screen, not a test with error rate ``alpha``: the best activation is
+    picked after looking at the means, and several activations are compared with it.
 
     Returns:
-        ``summary``'s ``<column>_mean`` and ``_std`` plus ``gap``, ``se``,
-        ``within_noise``, sorted from best to worst.
+        ``summary``'s ``<column>_mean`` and ``_std`` plus ``gap``, ``se``, ``t``,
+        ``df``, ``t_crit`` and ``within_noise``, sorted from best to worst. ``se``,
+        ``t``, ``df`` and ``t_crit`` are NaN for the best activation itself (which is
+        within noise).
     """
     mean, std, n = summary[f"{column}_mean"], summary[f"{column}_std"], summary["runs"]
     best = mean.idxmax()
-    var = std.fillna(0.0) ** 2 / n
+    var = std.fillna(0.0) ** 2 / n  # squared standard error of each mean
     out = pd.DataFrame({f"{column}_mean": mean, f"{column}_std": std,
                         "gap": mean[best] - mean,
                         "se": (var + var[best]).pow(0.5)})
-    out["within_noise"] = out["gap"] < 2 * out["se"]
+    term = (var**2 / (n - 1)).where(var > 0, 0.0)
+    out["t"] = out["gap"] / out["se"]
+    out["df"] = (var + var[best]) ** 2 / (term + term[best])
+    out["t_crit"] = student_t.ppf(1 - alpha / 2, out["df"].where(out["df"] > 0))
+    # se == 0 (no spread in either): only an exact tie is within noise
+    out["within_noise"] = [bool(t < c) if se > 0 else gap == 0 for t, c, se, gap
+                           in zip(out["t"], out["t_crit"], out["se"], out["gap"])]
+    out.loc[best, ["se", "t", "df", "t_crit"]] = math.nan
     out.loc[best, "within_noise"] = True
     return out.sort_values("gap")

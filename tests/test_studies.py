@@ -178,14 +178,37 @@ def test_summarize_runs_mean_and_sample_std():
         af.summarize_runs({"gelu": {}})
 
 
-def test_compare_to_best_uses_the_standard_error_of_the_difference():
-    summary = pd.DataFrame({"runs": [3, 3, 3], "test_acc_mean": [0.895, 0.9, 0.5],
-                            "test_acc_std": [0.01, 0.01, 0.0]},
-                           index=["b", "a", "c"])
+def test_compare_to_best_welch_t_test_against_the_best():
+    summary = pd.DataFrame({"runs": [3, 3, 3, 3],
+                            "test_acc_mean": [0.895, 0.9, 0.5, 0.87],
+                            "test_acc_std": [0.01, 0.01, 0.0, 0.02]},
+                           index=["b", "a", "c", "d"])
     cmp = af.compare_to_best(summary)
-    assert list(cmp.index) == ["a", "b", "c"]
+    assert list(cmp.index) == ["a", "b", "d", "c"]
     assert cmp.loc["b", "gap"] == pytest.approx(0.005)
     assert cmp.loc["b", "se"] == pytest.approx(math.sqrt(2 * 0.01**2 / 3))
+    assert cmp.loc["b", "t"] == pytest.approx(0.005 / math.sqrt(2 * 0.01**2 / 3))
+    # equal variances and sizes: Welch's df is n_a + n_b - 2
+    assert cmp.loc["b", "df"] == pytest.approx(4)
+    assert cmp.loc["b", "t_crit"] == pytest.approx(2.776445, abs=1e-6)
+    # c has no spread: the df are those of the best alone, n - 1
+    assert cmp.loc["c", "df"] == pytest.approx(2)
+    assert cmp.loc["c", "t_crit"] == pytest.approx(4.302653, abs=1e-6)
+    # d: t = 0.03 / sqrt(0.0005 / 3) = 2.32, above 2 but below the critical value
+    va, vd = 0.01**2 / 3, 0.02**2 / 3
+    assert cmp.loc["d", "t"] == pytest.approx(0.03 / math.sqrt(va + vd))
+    assert cmp.loc["d", "df"] == pytest.approx((va + vd) ** 2 / (va**2 / 2 + vd**2 / 2))
+    assert 2 < cmp.loc["d", "t"] < cmp.loc["d", "t_crit"]
+    assert cmp["within_noise"].tolist() == [True, True, True, False]
+    assert cmp.loc["a", ["se", "t", "df", "t_crit"]].isna().all()
+    stricter = af.compare_to_best(summary.drop(index="c"), alpha=0.5)
+    assert stricter["within_noise"].tolist() == [True, True, False]
+
+
+def test_compare_to_best_without_spread_only_a_tie_is_within_noise():
+    summary = pd.DataFrame({"runs": [1, 1, 1], "test_acc_mean": [0.9, 0.9, 0.8],
+                            "test_acc_std": [math.nan] * 3}, index=["a", "b", "c"])
+    cmp = af.compare_to_best(summary)
     assert cmp["within_noise"].tolist() == [True, True, False]
 
 
