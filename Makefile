@@ -24,7 +24,11 @@ test-fast: setup
 
 setup: $(VENV)/.installed
 
+# requirements.txt pins versions that need Python 3.11.5 or newer (soupsieve 4.1.3).
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -c 'import sys; v = sys.version_info[:3]; \
+	  sys.exit(None if v >= (3, 11, 5) else "$(PYTHON) is Python %d.%d.%d, but \
+	requirements.txt needs 3.11.5 or newer: pass a newer one: make PYTHON=/path/to/python3" % v)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
