@@ -152,6 +152,23 @@ def test_chapter_shows_its_figures(site, docname):
             f"{docname}: figure {name!r} (cell metadata) is not shown as an image")
 
 
+@pytest.mark.parametrize("docname", PAGES)
+def test_figure_numbers_restart_on_each_page(site, docname):
+    """Numbered chapters: "Fig. N.1", "Fig. N.2", ... with the chapter's number N;
+    unnumbered pages (the appendices): "Fig. 1", "Fig. 2", ..., each page its own."""
+    soup = page_soup(site, docname)
+    numbers = [span.get_text(strip=True).removeprefix("Fig.").strip()
+               for span in soup.select("figure span.caption-number")]
+    if not numbers:
+        return
+    prefixes = {n.rpartition(".")[0] for n in numbers}
+    assert len(prefixes) == 1, f"{docname}: figures of several sections: {numbers}"
+    prefix = prefixes.pop()
+    expected = [f"{prefix}.{k}" if prefix else str(k)
+                for k in range(1, len(numbers) + 1)]
+    assert numbers == expected, f"{docname}: figure numbers {numbers}"
+
+
 @pytest.mark.parametrize("docname", NOTEBOOKS)
 def test_figures_have_alt_text_and_retina_pixels(site, docname):
     """Each figure's image has its caption as alt text (not its file name), and a PNG

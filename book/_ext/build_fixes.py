@@ -18,6 +18,10 @@
 4. MyST-NB gives a cell's image output no alt text, so the HTML writer falls back to
    the file name. An image inside a figure gets the figure's caption as its alt text
    (unless the cell sets ``mystnb: image: alt``).
+5. Sphinx numbers the figures of all unnumbered pages (the appendices) with one
+   counter, keyed by their empty section number: the second appendix with figures
+   started at "Fig. 2". Each unnumbered page now numbers its own figures from 1; the
+   numbered chapters keep Sphinx's "Fig. 3.1".
 """
 
 import re
@@ -65,9 +69,26 @@ def default_mode(app, config):
     config.html_context = {"default_mode": "light", **(config.html_context or {})}
 
 
+def number_figures_per_page(app, env):
+    """Renumber each unnumbered page's figures 1, 2, ... in page order (after Sphinx's
+    toctree collector, which numbers them at ``env-get-updated`` too); returns the
+    pages to write again."""
+    renumbered = set()
+    for docname, by_type in env.toc_fignumbers.items():
+        if env.toc_secnumbers.get(docname):
+            continue  # a numbered chapter
+        for numbers in by_type.values():
+            for k, figure_id in enumerate(list(numbers), start=1):  # in page order
+                if numbers[figure_id] != (k,):
+                    numbers[figure_id] = (k,)
+                    renumbered.add(docname)
+    return sorted(renumbered)
+
+
 def setup(app):
     app.connect("config-inited", default_mode)
     app.connect("env-get-outdated", read_every_page)
     app.connect("doctree-read", alt_from_caption)
+    app.connect("env-get-updated", number_figures_per_page, priority=900)
     app.connect("html-page-context", dedupe_assets, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
