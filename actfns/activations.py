@@ -126,9 +126,10 @@ class Sigmoid(ActivationFunction):
     def derivative(self, x, y):
         # sigma (1 - sigma) = e / (1 + e)^2 with e = e^-|x|. Computed as y (1 - y), it
         # loses its relative precision where y rounds towards 1 (x > 9 in float32) and
-        # is 0 from x = 17 on; this form keeps it for every x (torch.sigmoid does not)
+        # is 0 from x = 17 on; this form keeps it for every x (torch.sigmoid does not).
+        # The clamp keeps rounding near x = 0 from exceeding the true maximum, 1/4.
         e = torch.exp(-x.abs())
-        return e / (1 + e) ** 2
+        return (e / (1 + e) ** 2).clamp(max=0.25)
 
 
 class Tanh(ActivationFunction):
@@ -141,9 +142,10 @@ class Tanh(ActivationFunction):
 
     def derivative(self, x, y):
         # 1 - tanh^2 = 4e / (1 + e)^2 with e = e^-2|x|: 1 - y * y would round to 0 from
-        # |x| = 9.1 on in float32 (and lose precision well before), this form does not
+        # |x| = 9.1 on in float32 (and lose precision well before), this form does not.
+        # The clamp keeps rounding near x = 0 from exceeding the true maximum, 1.
         e = torch.exp(-2 * x.abs())
-        return 4 * e / (1 + e) ** 2
+        return (4 * e / (1 + e) ** 2).clamp(max=1)
 
 
 class ReLU(ActivationFunction):

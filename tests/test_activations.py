@@ -489,6 +489,17 @@ def test_written_derivatives_keep_relative_precision_in_the_tails(name):
     torch.testing.assert_close(got[normal], exact[normal], rtol=1e-5, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_sigmoid_and_tanh_derivatives_never_exceed_their_maximum(dtype):
+    """1/4 and 1, attained at x = 0, are upper bounds after rounding too (the book's
+    arguments use them: 0.25 per layer for the sigmoid, no tanh gain above 1)."""
+    x = torch.cat([torch.zeros(1, dtype=dtype), torch.linspace(-1, 1, 200_001,
+                                                                dtype=dtype)])
+    for act, peak in [(af.Sigmoid(), 0.25), (af.Tanh(), 1.0)]:
+        g = af.get_grads(act, x)
+        assert g[0].item() == peak and g.max().item() == peak
+
+
 def test_sigmoid_and_tanh_derivatives_in_the_far_tail():
     """Closed forms e^-x and 4 e^-2x (to rounding) where torch's own backward,
     computed from the rounded output, gives 0."""
