@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from book_helpers import (
     ROOT,
     build_book,
@@ -210,6 +211,11 @@ def test_chapters_execute_side_by_side_and_the_speed_appendix_alone(site):
     most = bench_book.most_at_once(list(spans.values()))
     assert most == jobs, (f"at most {most} chapters executed at once; expected {jobs} "
                           f"(ACTFNS_BUILD_JOBS, or 2 on a machine with 2+ CPUs)")
+    # the others started in _config.yml's actfns_execution_order
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    order = config["sphinx"]["config"]["actfns_execution_order"]
+    started = sorted((d for d in spans if d not in alone), key=lambda d: spans[d][0])
+    assert started == [d for d in order if d in spans], started
 
 
 @pytest.mark.parametrize("docname", PAGES)
