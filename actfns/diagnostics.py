@@ -47,13 +47,16 @@ def grad_stats(grads):
     """Per-layer summary of :func:`weight_grads`: one row per weight matrix.
 
     Columns: ``layer`` (1 = input side), ``param``, ``shape``, ``norm`` (Frobenius),
-    ``mean_abs``, ``std``, ``max_abs``.
+    ``rms`` (root mean square of the entries, norm / sqrt(entries): the size of one
+    weight's gradient, comparable between layers of different sizes), ``mean_abs``,
+    ``std``, ``max_abs``.
     """
     rows = []
     for i, (name, g) in enumerate(grads.items(), start=1):
         g = g.double()
         rows.append(dict(layer=i, param=name, shape=tuple(g.shape),
-                         norm=g.norm().item(), mean_abs=g.abs().mean().item(),
+                         norm=g.norm().item(), rms=g.pow(2).mean().sqrt().item(),
+                         mean_abs=g.abs().mean().item(),
                          std=g.std().item(), max_abs=g.abs().max().item()))
     return pd.DataFrame(rows)
 

@@ -62,12 +62,13 @@ def test_grad_stats_columns_and_values():
     g1 = torch.tensor([[3.0, -4.0]])
     g2 = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
     df = af.grad_stats({"layers.0.weight": g1, "layers.2.weight": g2})
-    assert list(df.columns) == ["layer", "param", "shape", "norm", "mean_abs", "std",
-                                "max_abs"]
+    assert list(df.columns) == ["layer", "param", "shape", "norm", "rms", "mean_abs",
+                                "std", "max_abs"]
     assert df["layer"].tolist() == [1, 2]
     assert df["param"].tolist() == ["layers.0.weight", "layers.2.weight"]
     assert df["shape"].tolist() == [(1, 2), (2, 2)]
     assert df["norm"].tolist() == pytest.approx([5.0, 2.0])
+    assert df["rms"].tolist() == pytest.approx([5.0 / 2**0.5, 1.0])
     assert df["mean_abs"].tolist() == pytest.approx([3.5, 1.0])
     assert df["max_abs"].tolist() == pytest.approx([4.0, 1.0])
     assert df["std"].tolist() == pytest.approx([g1.std().item(), g2.std().item()])
