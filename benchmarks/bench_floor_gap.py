@@ -134,6 +134,33 @@ def same_step(data, device, steps=2):
                zip(ours.state_dict().values(), hand.state_dict().values()))
 
 
+def runs(dataset, reps, device, batch_size=256):
+    """``reps`` repetitions, taking turns: ``af.train_epoch``, the hand-written epoch
+    and the GEMM floor, over ``dataset`` from the same initial weights and batch order.
+
+    Returns:
+        ``{"train_epoch" | "hand-written" | "floor": [seconds per repetition]}`` and
+        ``{part: [seconds per repetition]}`` of the hand-written epoch.
+    """
+    steps = len(dataset) // batch_size
+    wall = {"train_epoch": [], "hand-written": [], "floor": []}
+    parts = {p: [] for p in PARTS}
+    for rep in range(reps):
+        loaders = [af.batches(dataset, batch_size, shuffle=True, drop_last=True,
+                              generator=torch.Generator().manual_seed(rep))
+                   for _ in range(2)]
+        ours = network(rep, device=device)
+        wall["train_epoch"].append(timed(
+            partial(af.train_epoch, ours, loaders[0], sgd(ours), device), device)[0])
+        step = HandStep(network(rep, device=device), device)
+        wall["hand-written"].append(timed(partial(hand_epoch, step, loaders[1]),
+                                          device)[0])
+        wall["floor"].append(gemm_floor(HIDDEN, batch_size, steps, device))
+        for p in PARTS:
+            parts[p].append(step.clock[p])
+    return wall, parts
+
+
 def main():
     args = parser(__doc__, reps=3).parse_args()
     device = setup(args)
@@ -144,25 +171,10 @@ def main():
           f"{gap:.1e}")
     if gap > 1e-5:
         raise SystemExit("the hand-written step does not compute the same update")
-    steps = len(data.train) // 256
-    wall = {"train_epoch": [], "hand-written": [], "floor": []}
-    parts = {p: [] for p in PARTS}
+    wall, parts = runs(data.train, args.reps, device)
     print(f"\n{'rep':>4} " + " ".join(f"{k:>12}" for k in wall) + "   wall s")
     for rep in range(args.reps):
-        order = [torch.Generator().manual_seed(rep) for _ in range(2)]
-        ours, loader = network(rep, device=device), af.batches(
-            data.train, 256, shuffle=True, drop_last=True, generator=order[0])
-        opt = sgd(ours)
-        wall["train_epoch"].append(timed(
-            partial(af.train_epoch, ours, loader, opt, device), device)[0])
-        step, loader = HandStep(network(rep, device=device), device), af.batches(
-            data.train, 256, shuffle=True, drop_last=True, generator=order[1])
-        wall["hand-written"].append(timed(partial(hand_epoch, step, loader),
-                                          device)[0])
-        wall["floor"].append(gemm_floor(HIDDEN, 256, steps, device))
-        for p in PARTS:
-            parts[p].append(step.clock[p])
-        print(f"{rep:>4} " + " ".join(f"{v[-1]:12.3f}" for v in wall.values()))
+        print(f"{rep:>4} " + " ".join(f"{v[rep]:12.3f}" for v in wall.values()))
     m = {k: median(v) for k, v in wall.items()}
     floor = m["floor"]
     print("median " + " ".join(f"{v:12.3f}" for v in m.values()))
