@@ -3,14 +3,12 @@
 The package behind the actfns book. Everything public is importable from here::
 
     import actfns as af
-    net = af.BaseNetwork(af.ReLU())
+    net = af.initial_network("relu")            # the course's network, seeded
+    net, history = af.train_or_load("relu", af.load_fashion_mnist())
 """
 
-__version__ = "0.1.0"
-
-from .activations import (  # noqa: E402
+from .activations import (
     ACTIVATIONS,
-    COURSE_ACTIVATIONS,
     ELU,
     GELU,
     SELU,
@@ -24,15 +22,28 @@ from .activations import (  # noqa: E402
     Swish,
     Tanh,
     act_fn_by_name,
+    activation_class,
     activation_from_config,
     get_activation,
     get_grads,
+    make_activation,
+    registry_name,
     sigmoid,
     softplus,
     tanh,
 )
-from .checkpoints import CheckpointError, load_model, save_model  # noqa: E402
-from .data import (  # noqa: E402
+from .checkpoints import CheckpointError, load_model, save_model
+from .course import (
+    COURSE_ACTIVATIONS,
+    COURSE_DEAD_NEURONS,
+    COURSE_DEEP_HIDDEN_SIZES,
+    COURSE_HIDDEN_SIZES,
+    COURSE_RECIPE,
+    COURSE_SEED,
+    COURSE_TEST_ACC,
+    Recipe,
+)
+from .data import (
     CLASS_NAMES,
     DatasetError,
     FashionMNISTData,
@@ -41,23 +52,32 @@ from .data import (  # noqa: E402
     prepare_fashion_mnist,
     read_idx,
 )
-from .depth import depth_sweep, neuron_census  # noqa: E402
-from .diagnostics import (  # noqa: E402
+from .depth import depth_sweep, neuron_census
+from .diagnostics import (
     DeadNeurons,
+    activation_stats,
     count_dead_neurons,
     grad_stats,
+    hidden_preactivations,
     layer_activations,
     units_ever,
     weight_grads,
 )
-from .interactive import (  # noqa: E402
+from .env import checkpoint_dir, data_dir, device_of, get_device, set_seed
+from .initialisation import (
+    INIT_SCHEMES,
+    init_gain,
+    init_network,
+    init_study,
+    initial_network,
+)
+from .interactive import (
     EXPLORER_PARAMS,
     activation_explorer,
     explorer_figure,
 )
-from .model import BaseNetwork  # noqa: E402
-from .paths import checkpoint_dir, data_dir  # noqa: E402
-from .plotting import (  # noqa: E402
+from .model import BaseNetwork
+from .plotting import (
     ACT_COLORS,
     color_of,
     plot_activation_functions,
@@ -70,48 +90,48 @@ from .plotting import (  # noqa: E402
     plot_val_curves,
     plot_weight_grads,
 )
-from .studies import (  # noqa: E402
-    INIT_SCHEMES,
-    activation_stats,
-    compare_to_best,
-    init_gain,
-    init_network,
-    init_study,
-    runs_frame,
-    summarize_runs,
-    train_seeds,
-    train_with_init,
-)
-from .train import (  # noqa: E402
-    History,
-    evaluate,
-    get_device,
-    run_fingerprint,
-    set_seed,
-    train_epoch,
+from .pretrained import fetch_course_checkpoints, fetch_runs, publish_runs
+from .runs import (
+    RunSpec,
     train_model,
     train_or_load,
+    train_run,
+    train_runs,
+    train_with_init,
 )
+from .seeds import compare_to_best, runs_frame, summarize_runs, train_seeds
+from .store import RunStore
+from .train import History, evaluate, fit, train_epoch
+from .version import __version__
 
 __all__ = [
-    "ACTIVATIONS", "COURSE_ACTIVATIONS", "ELU", "GELU", "SELU", "ActivationFunction",
-    "Identity", "LeakyReLU", "Mish", "ReLU", "Sigmoid", "Softplus", "Swish", "Tanh",
-    "act_fn_by_name", "activation_from_config", "get_activation", "get_grads",
-    "sigmoid", "softplus", "tanh",
-    "CheckpointError", "load_model", "save_model",
-    "CLASS_NAMES", "DatasetError", "FashionMNISTData", "batches",
+    "__version__",
+    # activations
+    "ACTIVATIONS", "ELU", "GELU", "SELU", "ActivationFunction", "Identity",
+    "LeakyReLU", "Mish", "ReLU", "Sigmoid", "Softplus", "Swish", "Tanh",
+    "act_fn_by_name", "activation_class", "activation_from_config", "get_activation",
+    "get_grads", "make_activation", "registry_name", "sigmoid", "softplus", "tanh",
+    # the course
+    "COURSE_ACTIVATIONS", "COURSE_DEAD_NEURONS", "COURSE_DEEP_HIDDEN_SIZES",
+    "COURSE_HIDDEN_SIZES", "COURSE_RECIPE", "COURSE_SEED", "COURSE_TEST_ACC", "Recipe",
+    # network, data, environment
+    "BaseNetwork", "CLASS_NAMES", "DatasetError", "FashionMNISTData", "batches",
     "load_fashion_mnist", "prepare_fashion_mnist", "read_idx",
-    "DeadNeurons", "count_dead_neurons", "grad_stats", "layer_activations",
-    "units_ever", "weight_grads",
-    "EXPLORER_PARAMS", "activation_explorer", "explorer_figure",
-    "BaseNetwork", "checkpoint_dir", "data_dir",
+    "checkpoint_dir", "data_dir", "device_of", "get_device", "set_seed",
+    "INIT_SCHEMES", "init_gain", "init_network", "init_study", "initial_network",
+    # training and runs
+    "History", "evaluate", "fit", "train_epoch",
+    "RunSpec", "RunStore", "train_model", "train_or_load", "train_run", "train_runs",
+    "train_with_init", "CheckpointError", "load_model", "save_model",
+    "fetch_course_checkpoints", "fetch_runs", "publish_runs",
+    "compare_to_best", "runs_frame", "summarize_runs", "train_seeds",
+    # diagnostics
+    "DeadNeurons", "activation_stats", "count_dead_neurons", "grad_stats",
+    "hidden_preactivations", "layer_activations", "units_ever", "weight_grads",
+    "depth_sweep", "neuron_census",
+    # figures
     "ACT_COLORS", "color_of", "plot_activation_functions", "plot_activation_hists",
-    "plot_dead_neurons", "plot_grad_norms", "plot_image_grid", "plot_val_curves",
-    "plot_weight_grads",
-    "History", "evaluate", "get_device", "run_fingerprint", "set_seed",
-    "train_epoch", "train_model", "train_or_load",
-    "plot_lines", "plot_seed_points",
-    "INIT_SCHEMES", "activation_stats", "compare_to_best", "depth_sweep", "init_gain",
-    "init_network", "init_study", "neuron_census", "runs_frame", "summarize_runs",
-    "train_seeds", "train_with_init",
+    "plot_dead_neurons", "plot_grad_norms", "plot_image_grid", "plot_lines",
+    "plot_seed_points", "plot_val_curves", "plot_weight_grads",
+    "EXPLORER_PARAMS", "activation_explorer", "explorer_figure",
 ]

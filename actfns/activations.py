@@ -11,8 +11,9 @@ finite derivative ``y (1 - y)`` at every x, but the chain multiplies 0 by
 ``exp(-x) = inf`` below x = -88 in float32 and returns NaN.
 
 Values and derivatives stay finite wherever the mathematical function is finite, from
-``-inf`` to ``inf``, in every float dtype. All modules map a tensor of any shape to a
-tensor of the same shape and dtype.
+``-inf`` to ``inf`` included, in every float dtype (a NaN input gives NaN). All modules
+map a tensor of any shape to a tensor of the same shape and dtype; integer and bool
+tensors are first converted to torch's default float dtype, as ``torch.sigmoid`` does.
 """
 
 import math
@@ -38,10 +39,12 @@ __all__ = [
     "Softplus",
     "Identity",
     "ACTIVATIONS",
-    "COURSE_ACTIVATIONS",
     "act_fn_by_name",
+    "activation_class",
+    "registry_name",
     "get_activation",
     "activation_from_config",
+    "make_activation",
     "get_grads",
 ]
 
@@ -106,6 +109,14 @@ class ActivationFunction(nn.Module):
             f"{type(self).__name__} must define value(x) (or forward(x))")
 
     def forward(self, x):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.name} expects a torch.Tensor, got "
+                            f"{type(x).__name__}; wrap it with torch.as_tensor(...)")
+        if x.is_complex():
+            raise TypeError(f"{self.name} is defined for real numbers; got a "
+                            f"{x.dtype} tensor")
+        if not x.is_floating_point():  # int, bool: as torch.sigmoid does
+            x = x.to(torch.get_default_dtype())
         if self.derivative is None:
             return self.value(x)
         return _WithDerivative.apply(x, self.value, self.derivative)
@@ -167,7 +178,10 @@ class LeakyReLU(ActivationFunction):
         super().__init__(alpha=_check_param("LeakyReLU", "alpha", alpha, minimum=0))
 
     def value(self, x):  # autograd's derivative of where: 1 for x > 0, else alpha
-        return torch.where(x > 0, x, self.config["alpha"] * x)
+        alpha = self.config["alpha"]
+        if alpha == 0:  # 0 * -inf would be NaN; LeakyReLU(0) is ReLU
+            return torch.threshold(x, 0.0, 0.0)
+        return torch.where(x > 0, x, alpha * x)
 
 
 class ELU(ActivationFunction):
@@ -190,22 +204,39 @@ class ELU(ActivationFunction):
 class Swish(ActivationFunction):
     """x * sigma(beta * x) (Ramachandran et al. 2017); beta = 1 is SiLU.
 
-    Swish'(x) = sigma(beta x) + beta x sigma(beta x) (1 - sigma(beta x)): autograd's
-    product rule, with the sigmoid's own derivative, computes exactly that.
+    Swish'(x) = sigma(beta x) + beta x sigma'(beta x). Where sigma(beta x) is exactly
+    0 (x = -inf for beta > 0), the value is its limit 0, not -inf * 0 = NaN; the
+    second term of the derivative tends to 0 at x = +-inf and is 0 there.
     """
 
     def __init__(self, beta=1.0):
         super().__init__(beta=_check_param("Swish", "beta", beta))
 
     def value(self, x):
-        return x * sigmoid(self.config["beta"] * x)
+        s = sigmoid(self.config["beta"] * x)
+        return torch.where(s == 0, s, x * s)
+
+    def derivative(self, x, y):
+        beta = self.config["beta"]
+        slope = beta * x * _SIGMOID.derivative(beta * x, None)
+        return sigmoid(beta * x) + torch.where(x.isinf(), 0.0, slope)
 
 
 class GELU(ActivationFunction):
-    """x * Phi(x), the Gaussian CDF written as erfc(-x / sqrt 2) / 2 (exact form)."""
+    """x * Phi(x), the Gaussian CDF written as erfc(-x / sqrt 2) / 2 (exact form).
+
+    GELU'(x) = Phi(x) + x phi(x), phi the Gaussian density. At x = -inf the value is
+    its limit 0 and x phi(x) is 0 at x = +-inf (not inf * 0 = NaN).
+    """
 
     def value(self, x):
-        return 0.5 * x * torch.erfc(-x * 0.7071067811865476)
+        p = 0.5 * torch.erfc(-x * 0.7071067811865476)  # Phi(x)
+        return torch.where(p == 0, p, x * p)
+
+    def derivative(self, x, y):
+        p = 0.5 * torch.erfc(-x * 0.7071067811865476)
+        density = torch.exp(-0.5 * x * x) * 0.3989422804014327  # 1 / sqrt(2 pi)
+        return p + torch.where(x.isinf(), 0.0, x * density)
 
 
 class Softplus(ActivationFunction):
@@ -224,10 +255,20 @@ class Softplus(ActivationFunction):
 
 
 class Mish(ActivationFunction):
-    """x * tanh(softplus(x)) (Misra 2019); autograd differentiates the product."""
+    """x * tanh(softplus(x)) (Misra 2019).
+
+    Mish'(x) = tanh(sp(x)) + x tanh'(sp(x)) sigma(x), sp = softplus. At x = -inf the
+    value is its limit 0, and the second term of the derivative is 0 at x = +-inf.
+    """
 
     def value(self, x):
-        return x * tanh(softplus(x))
+        t = tanh(softplus(x))
+        return torch.where(t == 0, t, x * t)
+
+    def derivative(self, x, y):
+        sp = softplus(x)
+        slope = x * _TANH.derivative(sp, None) * sigmoid(x)
+        return tanh(sp) + torch.where(x.isinf(), 0.0, slope)
 
 
 class SELU(ActivationFunction):
@@ -285,24 +326,42 @@ ACTIVATIONS = {
 }
 """Registry: lower-case name -> class. The course's six come first."""
 
-COURSE_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")
-"""The six activations of the course, in its order (registry names)."""
-
 act_fn_by_name = ACTIVATIONS  # the course's spelling
 
 _ALIASES = {"silu": "swish", "leaky_relu": "leakyrelu", "linear": "identity"}
 
 
-def _lookup(name):
+def _key(name):
+    key = name.strip().lower().replace("-", "").replace(" ", "")
+    return _ALIASES.get(key, key.replace("_", ""))
+
+
+def activation_class(name):
+    """The registered class of an activation name, in any spelling ("ReLU", "relu",
+    "leaky_relu", "SiLU", ...).
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+    """
     if not isinstance(name, str):
         raise TypeError(f"activation name must be a string, got {name!r}")
-    key = name.strip().lower().replace("-", "").replace(" ", "")
-    key = _ALIASES.get(key, key.replace("_", ""))
-    if key not in ACTIVATIONS:
+    if _key(name) not in ACTIVATIONS:
         raise ValueError(
             f"unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}"
         )
-    return ACTIVATIONS[key]
+    return ACTIVATIONS[_key(name)]
+
+
+def registry_name(act):
+    """The registry name ("relu", "leakyrelu", ...) of an activation given as an
+    instance, class, registry name or config; None for a class not in the registry.
+    """
+    if isinstance(act, dict):
+        act = act.get("name", "")
+    if isinstance(act, str):
+        return _key(act) if _key(act) in ACTIVATIONS else None
+    cls = act if isinstance(act, type) else type(act)
+    return next((k for k, v in ACTIVATIONS.items() if v is cls), None)
 
 
 def get_activation(name, **params):
@@ -311,7 +370,7 @@ def get_activation(name, **params):
     Raises:
         ValueError: unknown name (the message lists the valid ones) or bad parameter.
     """
-    cls = _lookup(name)
+    cls = activation_class(name)
     try:
         return cls(**params)
     except TypeError as err:
@@ -328,6 +387,20 @@ def activation_from_config(config):
         )
     params = {k: v for k, v in config.items() if k != "name"}
     return get_activation(config["name"], **params)
+
+
+def make_activation(act_fn):
+    """An ActivationFunction from an instance, a registry name or a config dict."""
+    if isinstance(act_fn, ActivationFunction):
+        return act_fn
+    if isinstance(act_fn, str):
+        return get_activation(act_fn)
+    if isinstance(act_fn, dict):
+        return activation_from_config(act_fn)
+    raise TypeError(
+        "act_fn must be an ActivationFunction, a name such as 'relu', or a config "
+        f"dict such as {{'name': 'ReLU'}}; got {act_fn!r}"
+    )
 
 
 def get_grads(act_fn, x):

@@ -28,8 +28,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from .checkpoints import atomic_write
-from .paths import data_dir
+from .env import atomic_write, data_dir
 
 __all__ = [
     "CLASS_NAMES",
@@ -168,6 +167,26 @@ def read_idx(path):
     return torch.frombuffer(data, dtype=torch.uint8, offset=4 + 4 * ndim).view(shape)
 
 
+def _check_split(raw, prefix, images, labels):
+    """Shapes and label range of one split (also when SHA-256 checks are off)."""
+    where = f"{raw}/{prefix}-*"
+    if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
+        raise DatasetError(f"{raw / f'{prefix}-images-idx3-ubyte'} holds an array of "
+                           f"shape {tuple(images.shape)}, not 28x28 images (a label "
+                           "file in its place?). " + HOW_TO_GET.format(raw=raw))
+    if labels.dim() != 1:
+        raise DatasetError(f"{raw / f'{prefix}-labels-idx1-ubyte'} holds an array of "
+                           f"shape {tuple(labels.shape)}, not a list of labels (an "
+                           "image file in its place?). " + HOW_TO_GET.format(raw=raw))
+    if len(images) != len(labels) or len(labels) == 0:
+        raise DatasetError(f"{where}: {len(images)} images but {len(labels)} labels. "
+                           + HOW_TO_GET.format(raw=raw))
+    if int(labels.max()) >= len(CLASS_NAMES):
+        raise DatasetError(f"{raw / f'{prefix}-labels-idx1-ubyte'} holds the label "
+                           f"{int(labels.max())}; FashionMNIST's labels are 0 to "
+                           f"{len(CLASS_NAMES) - 1}. " + HOW_TO_GET.format(raw=raw))
+
+
 @dataclass
 class FashionMNISTData:
     """Train/validation/test splits as ``TensorDataset``s of (images, labels).
@@ -197,10 +216,9 @@ def load_fashion_mnist(root=None, seed=42, num_val=10000, download=True, verify=
     root = prepare_fashion_mnist(root, download=download, verify=verify)
     raw = root / "FashionMNIST" / "raw"
     train_x, train_y, test_x, test_y = (read_idx(raw / name) for name in FILES)
+    _check_split(raw, "train", train_x, train_y)
+    _check_split(raw, "t10k", test_x, test_y)
     n = len(train_y)
-    if len(train_x) != n or len(test_x) != len(test_y):
-        raise DatasetError(f"the image and label files in {raw} disagree on the "
-                           "number of examples. " + HOW_TO_GET.format(raw=raw))
     if not 0 < num_val < n:
         raise ValueError(f"num_val must be between 1 and {n - 1}, got {num_val}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

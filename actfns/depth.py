@@ -7,9 +7,11 @@ them. The depth chapter of the book is built on these two functions.
 import pandas as pd
 import torch
 
+from .activations import make_activation, registry_name
+from .course import COURSE_SEED
 from .diagnostics import units_ever
-from .model import BaseNetwork, make_activation
-from .train import get_device, set_seed
+from .env import get_device
+from .initialisation import initial_network
 
 __all__ = ["neuron_census", "depth_sweep"]
 
@@ -38,11 +40,11 @@ def neuron_census(net, dataset, batch_size=4096, device=None):
     return df.assign(dead_frac=df.dead / df.units, inactive_frac=df.inactive / df.units)
 
 
-def depth_sweep(acts, depths, dataset, width=256, seed=42, device=None):
+def depth_sweep(acts, depths, dataset, width=256, seed=COURSE_SEED, device=None):
     """:func:`neuron_census` of untrained networks of ``depth`` hidden layers.
 
     The network of each activation and depth is a ``BaseNetwork`` with hidden sizes
-    ``(width,) * depth`` built after ``set_seed(seed)`` (PyTorch's default
+    ``(width,) * depth`` built by ``initial_network`` with ``seed`` (PyTorch's default
     initialisation). Such networks share their first layers: ``BaseNetwork`` draws
     the layers in order, and at initialisation a layer's outputs do not depend on the
     layers after it. So one census of the deepest network gives every depth's rows
@@ -58,11 +60,10 @@ def depth_sweep(acts, depths, dataset, width=256, seed=42, device=None):
         raise ValueError(f"depths must be positive integers, got {depths!r}")
     frames = []
     for act in acts:
-        set_seed(seed)
-        net = BaseNetwork(act, dataset[0][0].numel(),
-                          hidden_sizes=(width,) * depths[-1])
+        net = initial_network(act, seed, (width,) * depths[-1],
+                              input_size=dataset[0][0].numel())
         census = neuron_census(net.to(get_device(device)), dataset, device=device)
-        name = make_activation(act).name.lower()
+        name = registry_name(make_activation(act))
         frames += [census[census.layer <= d].assign(activation=name, depth=d)
                    for d in depths]
     df = pd.concat(frames, ignore_index=True)

@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .activations import ActivationFunction
 from .data import batch_views
-from .train import get_device
+from .env import device_of
 
-__all__ = ["weight_grads", "grad_stats", "layer_activations", "DeadNeurons",
-           "count_dead_neurons", "units_ever", "activation_layers"]
+__all__ = ["weight_grads", "grad_stats", "activation_stats", "layer_activations",
+           "hidden_preactivations", "DeadNeurons", "count_dead_neurons", "units_ever",
+           "activation_layers"]
 
 
 @contextmanager
@@ -61,6 +63,22 @@ def grad_stats(grads):
     return pd.DataFrame(rows)
 
 
+def activation_stats(net, X, kind=ActivationFunction):
+    """Mean and spread of each activation layer's output for a batch.
+
+    Returns:
+        DataFrame with ``layer`` (1 = input side), ``module``, ``mean``, ``std`` (over
+        the batch and the units of the layer) and ``image_std`` (each unit's std over
+        the batch, averaged over units: how much the output depends on the input).
+    """
+    rows = []
+    for i, (name, out) in enumerate(layer_activations(net, X, kind).items(), start=1):
+        out = out.double().reshape(len(out), -1)  # (batch, units)
+        rows.append(dict(layer=i, module=name, mean=out.mean().item(),
+                         std=out.std().item(), image_std=out.std(dim=0).mean().item()))
+    return pd.DataFrame(rows)
+
+
 def activation_layers(net, kind=ActivationFunction):
     """``{name: module}`` of the modules of type ``kind`` (default: activations).
 
@@ -104,6 +122,12 @@ def layer_activations(net, X, kind=ActivationFunction):
         for handle in handles:
             handle.remove()
     return outputs
+
+
+def hidden_preactivations(net, X):
+    """The outputs of every linear layer but the last (the pre-activations ``z`` of
+    the hidden layers) for a batch: ``{module name: (batch, width)}``."""
+    return dict(list(layer_activations(net, X, kind=nn.Linear).items())[:-1])
 
 
 @dataclass
@@ -173,11 +197,12 @@ def units_ever(net, dataset, tests, batch_size=4096, device=None,
     Returns:
         ``{layer name: {test name: (units,) bool tensor}}`` in forward order.
     """
-    if device is None:  # where the network is, not where get_device would put it
-        param = next(net.parameters(), None)
-        device = param.device if param is not None else get_device()
+    device = device_of(net) if device is None else device
     if isinstance(dataset, torch.Tensor):
         dataset = torch.utils.data.TensorDataset(dataset)
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: a unit is dead if it never fires on "
+                         "any input, so at least one input is needed")
     layers = activation_layers(net, kind)
     if not layers:
         raise ValueError(f"{type(net).__name__} has no {kind.__name__} modules")

@@ -1,32 +1,27 @@
 """The course's multi-layer perceptron, ``BaseNetwork``."""
 
 import copy
+import os
 
 from torch import nn
 
-from .activations import ActivationFunction, activation_from_config, get_activation
+from .activations import make_activation
+from .course import COURSE_HIDDEN_SIZES, COURSE_INPUT_SIZE, COURSE_NUM_CLASSES
 
-__all__ = ["BaseNetwork", "make_activation"]
-
-
-def make_activation(act_fn):
-    """An ActivationFunction from an instance, a registry name or a config dict."""
-    if isinstance(act_fn, ActivationFunction):
-        return act_fn
-    if isinstance(act_fn, str):
-        return get_activation(act_fn)
-    if isinstance(act_fn, dict):
-        return activation_from_config(act_fn)
-    raise TypeError(
-        "act_fn must be an ActivationFunction, a name such as 'relu', or a config "
-        f"dict such as {{'name': 'ReLU'}}; got {act_fn!r}"
-    )
+__all__ = ["BaseNetwork"]
 
 
 def _check_size(what, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return value
+
+
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 class BaseNetwork(nn.Module):
@@ -45,8 +40,8 @@ class BaseNetwork(nn.Module):
     checkpoints; ``self.config`` is the course's JSON config.
     """
 
-    def __init__(self, act_fn, input_size=784, num_classes=10,
-                 hidden_sizes=(512, 256, 256, 128)):
+    def __init__(self, act_fn, input_size=COURSE_INPUT_SIZE,
+                 num_classes=COURSE_NUM_CLASSES, hidden_sizes=COURSE_HIDDEN_SIZES):
         super().__init__()
         act_fn = make_activation(act_fn)
         _check_size("input_size", input_size)
@@ -57,6 +52,13 @@ class BaseNetwork(nn.Module):
                 f"hidden_sizes must be a list of ints, got {hidden_sizes!r}")
         hidden_sizes = [_check_size("each hidden size", h) for h in hidden_sizes]
         sizes = [input_size, *hidden_sizes]
+        params = sum((a + 1) * b for a, b in zip(sizes, [*hidden_sizes, num_classes]))
+        memory = _memory_bytes()
+        if memory is not None and 4 * params > memory:
+            raise ValueError(
+                f"a network with hidden sizes {hidden_sizes} has {params:,} parameters "
+                f"({4 * params / 2**30:,.1f} GiB in float32), more than this machine's "
+                f"memory ({memory / 2**30:,.1f} GiB)")
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(n_in, n_out), copy.deepcopy(act_fn)]

@@ -13,7 +13,7 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from .activations import ACTIVATIONS, _lookup, get_grads
+from .activations import ACTIVATIONS, get_grads, registry_name
 
 __all__ = ["ACT_COLORS", "color_of", "plot_activation_functions", "plot_weight_grads",
            "plot_grad_norms", "plot_activation_hists", "plot_val_curves",
@@ -27,17 +27,22 @@ WIDTH = 9.0  # inches: one figure width for the whole book
 
 
 def color_of(act):
-    """Colour of an activation (instance, class name, registry name or config)."""
-    if isinstance(act, dict):
-        act = act["name"]
-    name = act if isinstance(act, str) else type(act).__name__
-    try:  # the registry's spelling rules: "LeakyReLU", "leaky_relu", "SiLU", ...
-        cls = _lookup(name)
-    except ValueError:
-        return "0.25"  # not an activation: dark grey, never an activation's colour
-    # a class registered later by the user has no colour of its own: grey too
-    return next((ACT_COLORS[k] for k, v in ACTIVATIONS.items()
-                 if v is cls and k in ACT_COLORS), "0.25")
+    """Colour of an activation (instance, class name, registry name or config).
+
+    Anything else (a label, a class the registry does not know) is dark grey, never
+    an activation's colour.
+    """
+    return ACT_COLORS.get(registry_name(act), "0.25")
+
+
+def _label(act):
+    """Title of an activation given as a name, instance or config, e.g. "leakyrelu"
+    or "LeakyReLU, alpha=0.3" for non-default parameters."""
+    if isinstance(act, str):
+        return act
+    config = act if isinstance(act, dict) else act.config
+    return str(config["name"]) + "".join(
+        f", {k}={v:g}" for k, v in config.items() if k != "name")
 
 
 def _grid(n, ncols, height):
@@ -67,16 +72,20 @@ def plot_activation_functions(acts, x=None, ncols=3):
         ax.plot(x, dy, color=color_of(act), lw=1.5, ls="--", label="f'(x)")
         ax.axhline(0, color="0.8", lw=0.8, zorder=0)
         ax.axvline(0, color="0.8", lw=0.8, zorder=0)
-        ax.set_title(str(act.name) + "".join(
-            f", {k}={v:g}" for k, v in act.config.items() if k != "name"))
+        ax.set_title(_label(act))
         ax.set_ylim(-1.5, max(float(x.max()), 1.5))
         ax.set_xlabel("x")
     axes[0].legend(loc="upper left")
     return fig
 
 
-def plot_weight_grads(grads, title=None, color="C0", bins=30):
-    """Histograms of weight gradients, one panel per layer (``weight_grads`` output)."""
+def plot_weight_grads(grads, act=None, title=None, color=None, bins=30):
+    """Histograms of weight gradients, one panel per layer (``weight_grads`` output).
+
+    ``act`` (name, instance or config) gives the title and the colour.
+    """
+    title = title if title is not None or act is None else _label(act)
+    color = color or (color_of(act) if act is not None else "C0")
     fig, axes = _grid(len(grads), len(grads), 2.3)
     for ax, (name, g) in zip(axes, grads.items()):
         sns.histplot(g.flatten().cpu().numpy(), bins=bins, ax=ax, color=color,
@@ -107,14 +116,21 @@ def plot_grad_norms(stats, column="norm"):
     return fig
 
 
-def plot_activation_hists(acts, title=None, color="C0", bins=50, ncols=4):
-    """Histograms of activation outputs per layer (``layer_activations`` output)."""
-    fig, axes = _grid(len(acts), ncols, 2.2)
-    for i, (ax, (name, out)) in enumerate(zip(axes, acts.items()), start=1):
+def plot_activation_hists(outputs, act=None, title=None, color=None, bins=50, ncols=4,
+                          xlabel="activation"):
+    """Histograms of each layer's outputs (``layer_activations`` or
+    ``hidden_preactivations`` output), one panel per layer.
+
+    ``act`` (name, instance or config) gives the title and the colour.
+    """
+    title = title if title is not None or act is None else _label(act)
+    color = color or (color_of(act) if act is not None else "C0")
+    fig, axes = _grid(len(outputs), ncols, 2.2)
+    for i, (ax, (name, out)) in enumerate(zip(axes, outputs.items()), start=1):
         sns.histplot(out.flatten().cpu().numpy(), bins=bins, ax=ax, color=color,
                      stat="density", element="step")
         ax.set_title(f"layer {i} ({name})", fontsize=9)
-        ax.set_xlabel("activation")
+        ax.set_xlabel(xlabel)
     if title:
         fig.suptitle(title)
     return fig

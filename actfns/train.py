@@ -1,59 +1,20 @@
-"""Training with the course's recipe: SGD + momentum, early stopping, best checkpoint.
-
-``train_model`` reuses a saved network only when its stored fingerprint equals the
-fingerprint of the run it is asked for (initial weights, architecture, recipe, data and
-the code of the training path, comments and docstrings left out), so a changed setting
-or changed code retrains. While it trains, it holds a lock per run, so two processes
-asking for the same run train it once.
+"""The trainer: SGD with momentum, early stopping on validation accuracy, and the best
+epoch's weights kept. It trains the network it is given and returns a History; which
+runs exist, where they are stored and when one is reused is ``runs``'s business.
 """
 
-import ast
-import contextlib
-import hashlib
-import json
-import os
-import random
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from . import __version__
-from .checkpoints import (
-    CheckpointError,
-    atomic_write,
-    load_model,
-    read_json,
-    save_model,
-)
+from .course import COURSE_RECIPE, COURSE_SEED
 from .data import batch_views, batches
-from .paths import checkpoint_dir
+from .env import device_of, get_device, progress_enabled
 
-__all__ = ["set_seed", "get_device", "train_epoch", "evaluate", "History",
-           "run_fingerprint", "train_model", "train_or_load"]
-
-_CODE_FILES = ("activations.py", "model.py", "data.py", "train.py", "checkpoints.py")
-
-
-def set_seed(seed):
-    """Seed Python's ``random``, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def get_device(device=None):
-    """``device`` if given, else ``$ACTFNS_DEVICE``, else CUDA if present, else CPU."""
-    device = device or os.environ.get("ACTFNS_DEVICE") or None  # "" counts as unset
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+__all__ = ["train_epoch", "evaluate", "History", "fit"]
 
 
 def train_epoch(net, loader, optimizer, device):
@@ -72,6 +33,10 @@ def train_epoch(net, loader, optimizer, device):
         total_loss += loss.detach() * len(y)
         correct += (logits.argmax(dim=-1) == y).sum()
         count += len(y)
+    if count == 0:
+        raise ValueError("the training set gave no batch (fewer images than one "
+                         "batch, with the last incomplete batch dropped); use a "
+                         "smaller batch_size or more images")
     return total_loss.item() / count, correct.item() / count
 
 
@@ -80,10 +45,11 @@ def evaluate(net, dataset, device=None, batch_size=4096):
     """Accuracy (fraction in [0, 1]) of ``net`` on a ``TensorDataset``.
 
     ``device``: where the batches go (default: the device of ``net``'s parameters).
+    Raises ValueError for an empty dataset (an accuracy of nothing is undefined).
     """
-    if device is None:
-        param = next(net.parameters(), None)
-        device = param.device if param is not None else get_device()
+    if len(dataset) == 0:
+        raise ValueError("cannot evaluate on an empty dataset")
+    device = device_of(net) if device is None else device
     net.eval()
     correct = 0
     for X, y in batch_views(dataset, batch_size):
@@ -95,7 +61,11 @@ def evaluate(net, dataset, device=None, batch_size=4096):
 class History:
     """What a training run did. Accuracies are fractions in [0, 1], times in seconds.
 
-    ``best_epoch`` is 1-based; ``trained`` is False when a checkpoint was reused.
+    ``best_epoch`` is 1-based; ``trained`` is False when a stored run was reused.
+    ``fingerprint`` identifies the run (see ``RunSpec.fingerprint``); ``spec`` is the
+    run's specification as a dict; ``sha256`` maps each stored file of the run to its
+    SHA-256 (filled in when the run is stored); ``source`` says where a reused run
+    came from (``"store"`` or a URL).
     """
 
     model_name: str
@@ -108,7 +78,11 @@ class History:
     test_acc: float = float("nan")
     wall_time: float = 0.0
     fingerprint: str = ""
+    spec: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    sha256: dict = field(default_factory=dict)
     trained: bool = True
+    source: str = ""
 
     @property
     def epochs(self):
@@ -119,154 +93,51 @@ class History:
 
     @classmethod
     def from_dict(cls, d):
+        """A History from ``to_dict``'s output; TypeError if it is not one."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or "model_name" not in d or set(d) - names:
+            raise TypeError(f"not a training history: {str(d)[:80]}")
         return cls(**d)
 
 
-def _code_hash():
-    """SHA-256 of the package version and the code of the training path."""
-    h = hashlib.sha256(__version__.encode())
-    for name in _CODE_FILES:
-        h.update(_code_digest((Path(__file__).parent / name).read_bytes()).encode())
-    return h.hexdigest()
+def _check_data(data, recipe):
+    for split in ("train", "val", "test"):
+        if len(getattr(data, split)) == 0:
+            raise ValueError(f"the {split} set is empty: training needs images in "
+                             "train, val and test")
+    if len(data.train) < recipe.batch_size:
+        raise ValueError(f"the training set has {len(data.train)} images, fewer than "
+                         f"one batch of {recipe.batch_size} (the last incomplete "
+                         "batch is dropped); use a smaller batch_size")
 
 
-def _code_digest(source):
-    """SHA-256 of a module's syntax tree without its docstrings: an edit to a comment,
-    a docstring or the layout keeps the checkpoints, any change to the code does not.
-    (The tree's format can change with the Python version, which then retrains.)"""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                              ast.AsyncFunctionDef))
-                and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-
-
-def run_fingerprint(net, data_fingerprint, recipe):
-    """SHA-256 of everything that decides a run's result.
+def fit(net, data, recipe=COURSE_RECIPE, seed=COURSE_SEED, device=None, progress=None,
+        name="run"):
+    """Train ``net`` in place on ``data.train``; keep the epoch best on ``data.val``.
 
     Args:
-        net: the network *before* training (its config and initial weights).
-        data_fingerprint: ``FashionMNISTData.fingerprint``.
-        recipe: dict of the training hyper-parameters (and the shuffle seed).
-    """
-    h = hashlib.sha256(json.dumps([net.config, data_fingerprint, recipe],
-                                  sort_keys=True).encode())
-    for name, tensor in net.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    h.update(_code_hash().encode())
-    return h.hexdigest()
-
-
-def _history_file(model_path, model_name):
-    return checkpoint_dir(model_path) / f"{model_name}.history.json"
-
-
-def _try_reuse(net, model_path, model_name, fingerprint, device):
-    """The stored History if a finished run with this fingerprint is on disk."""
-    path = _history_file(model_path, model_name)
-    if not path.is_file():
-        return None
-    try:
-        history = History.from_dict(read_json(path, "training history"))
-    except (CheckpointError, TypeError):
-        return None  # unreadable or from another version: retrain
-    if history.fingerprint != fingerprint:
-        return None
-    initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    try:
-        load_model(model_path, model_name, net=net, map_location=device)
-    except CheckpointError as err:
-        net.load_state_dict(initial)  # a damaged checkpoint is trained again
-        warnings.warn(f"{err}\nTraining {model_name} again.", stacklevel=3)
-        return None
-    history.trained = False
-    return history
-
-
-def train_model(net, model_name, data, *, lr=1e-2, momentum=0.9, batch_size=256,
-                max_epochs=50, patience=7, seed=42, device=None, model_path=None,
-                overwrite=False, progress=None):
-    """Train ``net`` on ``data.train``; keep the best on ``data.val``; test it.
-
-    Recipe defaults are the course's: SGD(lr 1e-2, momentum 0.9), batch 256 with
-    drop_last, at most 50 epochs, stop when validation accuracy has not improved for
-    ``patience`` epochs. The best network is saved as ``model_name`` in ``model_path``
-    (with ``NAME.history.json``) and loaded into ``net``; a later call with the same
-    fingerprint loads it instead of training (``overwrite=True`` forces training).
-
-    Args:
-        net: freshly initialised network (its initial weights are fingerprinted).
-        data: ``FashionMNISTData`` (``train``/``val``/``test``, ``fingerprint``).
-        seed: seed of the shuffle order (its own generator).
-        progress: tqdm bar per epoch; ``None`` shows it unless ``$ACTFNS_PROGRESS=0``.
+        net: the network, at its initial weights.
+        data: ``FashionMNISTData`` (``train``, ``val`` and ``test`` TensorDatasets).
+        recipe: a ``Recipe`` (default: the course's).
+        seed: seed of the batch order (a generator of its own).
+        progress: a tqdm bar per epoch (None: ``$ACTFNS_PROGRESS``).
+        name: the bar's label and the History's ``model_name``.
     Returns:
-        History (accuracies as fractions).
+        History, with ``net`` holding the best epoch's weights (tested on data.test).
     """
+    _check_data(data, recipe)
     device = get_device(device)
-    recipe = dict(lr=lr, momentum=momentum, batch_size=batch_size,
-                  max_epochs=max_epochs, patience=patience, seed=seed)
-    fingerprint = run_fingerprint(net, data.fingerprint, recipe)
     net.to(device)
-    if progress is None:
-        progress = os.environ.get("ACTFNS_PROGRESS", "1") != "0"
-    if not overwrite:
-        history = _try_reuse(net, model_path, model_name, fingerprint, device)
-        if history is not None:
-            return history
-    with _training_lock(model_path, model_name, progress):
-        if not overwrite:  # another process may have trained it while we waited
-            history = _try_reuse(net, model_path, model_name, fingerprint, device)
-            if history is not None:
-                return history
-        history = _fit(net, model_name, data, recipe, fingerprint, device, progress)
-        save_model(net, model_path, model_name)
-        text = json.dumps(history.to_dict(), indent=1).encode()
-        atomic_write(_history_file(model_path, model_name), lambda f: f.write(text))
-    return history
-
-
-@contextlib.contextmanager
-def _training_lock(model_path, model_name, progress):
-    """Hold ``.NAME.lock`` in the checkpoint folder while NAME is trained.
-
-    Two processes asked for the same run (two chapters executed side by side, two
-    notebooks) then train it once: the second waits and loads the first one's result.
-    The operating system releases the lock of a process that dies.
-    """
-    folder = checkpoint_dir(model_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(folder / f".{model_name}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if progress:
-            print(f"{model_name}: another process is training it; waiting for it",
-                  flush=True)
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _fit(net, model_name, data, recipe, fingerprint, device, progress):
-    """The training loop of :func:`train_model`; returns the History (best loaded)."""
     start = time.perf_counter()
-    history = History(model_name, fingerprint=fingerprint)
-    optimizer = torch.optim.SGD(net.parameters(), lr=recipe["lr"],
-                                momentum=recipe["momentum"])
-    generator = torch.Generator().manual_seed(recipe["seed"])
-    loader = batches(data.train, recipe["batch_size"], shuffle=True, drop_last=True,
+    history = History(name)
+    optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr,
+                                momentum=recipe.momentum)
+    generator = torch.Generator().manual_seed(seed)
+    loader = batches(data.train, recipe.batch_size, shuffle=True, drop_last=True,
                      generator=generator)
     best_state = None
-    bar = tqdm(range(recipe["max_epochs"]), desc=model_name, disable=not progress,
-               leave=False)
+    bar = tqdm(range(recipe.max_epochs), desc=name,
+               disable=not progress_enabled(progress), leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         loss, acc = train_epoch(net, loader, optimizer, device)
@@ -279,44 +150,10 @@ def _fit(net, model_name, data, recipe, fingerprint, device, progress):
             history.best_epoch, history.best_val_acc = epoch + 1, val_acc
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         bar.set_postfix(val_acc=f"{val_acc:.4f}", best=history.best_epoch)
-        if epoch + 1 - history.best_epoch >= recipe["patience"]:
+        if epoch + 1 - history.best_epoch >= recipe.patience:
             break
     bar.close()
     net.load_state_dict(best_state)
     history.test_acc = evaluate(net, data.test, device)
     history.wall_time = time.perf_counter() - start
     return history
-
-
-def train_or_load(act_fn, data, *, seed=42, hidden_sizes=(512, 256, 256, 128),
-                  model_name=None, **train_kwargs):
-    """Seed, build a ``BaseNetwork``, and ``train_model`` it (or load its checkpoint).
-
-    The same ``seed`` initialises the weights and orders the batches, so every
-    activation starts from the same random state, as in the course. The checkpoint is
-    named ``FashionMNIST_<activation>`` for the course's own run (seed 42, default
-    network and recipe); any other run gets its fingerprint in the name, so runs
-    with different settings never overwrite each other.
-
-    Args:
-        act_fn: activation instance, registry name or config.
-        train_kwargs: passed to :func:`train_model` (``max_epochs``, ``lr``, ...).
-    Returns:
-        ``(net, history)``: the best network (on its device) and its History.
-    """
-    from .model import BaseNetwork, make_activation
-
-    act = make_activation(act_fn)
-    set_seed(seed)
-    net = BaseNetwork(act, hidden_sizes=hidden_sizes)
-    if model_name is None:
-        model_name = f"FashionMNIST_{act.name.lower()}"
-        default_act = type(act)().config == act.config
-        custom = {k: v for k, v in train_kwargs.items()
-                  if k not in ("device", "model_path", "progress", "overwrite")}
-        if (seed != 42 or tuple(hidden_sizes) != (512, 256, 256, 128) or custom
-                or not default_act):
-            recipe = dict(seed=seed, **custom)
-            model_name += "_" + run_fingerprint(net, data.fingerprint, recipe)[:10]
-    history = train_model(net, model_name, data, seed=seed, **train_kwargs)
-    return net, history
