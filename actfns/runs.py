@@ -13,6 +13,7 @@ import ast
 import hashlib
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,9 @@ __all__ = ["RunSpec", "train_run", "train_runs", "train_or_load", "train_with_in
 CODE_FILES = ("activations.py", "model.py", "data.py", "train.py")
 # Why a stored run is not reused (anything else is an error to report).
 RETRAIN_KINDS = ("missing", "stale", "damaged")
+_REASONS = {"missing": "not in the store",
+            "stale": "the stored run is from other code, data or torch",
+            "damaged": "the stored files are damaged"}
 
 
 def torch_release():
@@ -217,7 +221,9 @@ def _train_or_reuse(net, name, fingerprint, spec_dict, data, recipe, seed, *, st
         except CheckpointError as err:
             if err.kind not in RETRAIN_KINDS:
                 raise
-            reason = err
+            if err.kind == "damaged":
+                warnings.warn(f"{err}\nTraining {name} again.", stacklevel=3)
+            reason = _REASONS[err.kind]
     with store.lock(name, progress):
         if not overwrite:
             try:  # another process may have stored it while we waited

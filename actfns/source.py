@@ -86,6 +86,11 @@ def show_source(obj, lines=None):
     try:
         source_lines, first = inspect.getsourcelines(obj)
     except TypeError:  # a built-in function or class: compiled, not Python
+        if inspect.isclass(obj) and not builtin and obj.__module__ == "__main__":
+            raise ValueError(
+                f"show_source: Python cannot find the source of {name}: it looks for "
+                "a class in its module's file, and classes defined in a notebook or "
+                "at a prompt (module __main__) have none") from None
         raise ValueError(
             f"show_source: {name} is built into Python or a compiled extension and "
             "has no Python source; show a function, class, method or module written "
@@ -150,9 +155,10 @@ def _matches(obj):
     """True if ``obj``'s file, as it is now, compiles to the functions as loaded.
 
     ``inspect`` finds a function's text from its first line number in the file as it
-    is now: after an edit that can be another function, or this one changed. Compiling
+    is now: after an edit that can be other lines, or this function changed. Compiling
     the whole file (so imports and enclosing classes compile as they did) and
-    comparing bytecode, names and constants by qualified name detects both.
+    comparing bytecode, names and constants by qualified name detects both; for a
+    function, so does its first line. (A class is found by name, wherever it is.)
     """
     live = list(_codes(obj))
     if not live:
@@ -162,10 +168,11 @@ def _matches(obj):
         tree = compile("".join(linecache.getlines(path)), path, "exec")
     except SyntaxError:  # it compiled when imported, unless it is not a plain file
         return not os.path.isfile(path)
+    line = inspect.isfunction(obj)  # a function's first line must not have moved
     compiled = {}
     for code in _walk(tree):
-        compiled.setdefault(code.co_qualname, []).append(_signature(code))
-    return all(_signature(code) in compiled.get(code.co_qualname, ())
+        compiled.setdefault(code.co_qualname, []).append(_signature(code, line))
+    return all(_signature(code, line) in compiled.get(code.co_qualname, ())
                for code in live)
 
 
@@ -188,7 +195,9 @@ def _walk(code):
             yield from _walk(const)
 
 
-def _signature(code):
+def _signature(code, line=False):
+    """What the code does (bytecode, names, constants), and its first line if asked."""
     consts = tuple(_signature(c) if inspect.iscode(c) else (type(c), c)
                    for c in code.co_consts)
-    return code.co_code, code.co_names, code.co_varnames, consts
+    first = code.co_firstlineno if line else None
+    return code.co_code, code.co_names, code.co_varnames, consts, first

@@ -434,3 +434,36 @@ def test_real_debian_package_unpacks_to_the_published_files(tmp_path, no_downloa
         labels = np.frombuffer(f.read()[8:], dtype=np.uint8)
     assert np.bincount(labels).tolist() == [1000] * 10
     assert no_download == []
+
+
+def _write(root, arrays):
+    write_idx_files(root / "FashionMNIST" / "raw", arrays)
+
+
+def test_unverified_load_still_checks_label_range(tmp_path, fashion_arrays):
+    arrays = dict(fashion_arrays)
+    labels = arrays["train-labels-idx1-ubyte"].copy()
+    labels[5] = 12
+    arrays["train-labels-idx1-ubyte"] = labels
+    _write(tmp_path, arrays)
+    with pytest.raises(af.DatasetError, match="holds the label 12; FashionMNIST's "
+                                              "labels are 0 to 9"):
+        af.load_fashion_mnist(tmp_path, num_val=20, download=False, verify=False)
+
+
+def test_unverified_load_still_checks_swapped_files(tmp_path, fashion_arrays):
+    arrays = dict(fashion_arrays)
+    arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"] = (
+        arrays["t10k-labels-idx1-ubyte"], arrays["t10k-images-idx3-ubyte"])
+    _write(tmp_path, arrays)
+    with pytest.raises(af.DatasetError, match=r"t10k-images-idx3-ubyte holds an array "
+                                              r"of shape \(40,\), not 28x28 images"):
+        af.load_fashion_mnist(tmp_path, num_val=20, download=False, verify=False)
+
+
+def test_unverified_load_still_checks_the_counts(tmp_path, fashion_arrays):
+    arrays = dict(fashion_arrays)
+    arrays["train-labels-idx1-ubyte"] = arrays["train-labels-idx1-ubyte"][:-3]
+    _write(tmp_path, arrays)
+    with pytest.raises(af.DatasetError, match="120 images but 117 labels"):
+        af.load_fashion_mnist(tmp_path, num_val=20, download=False, verify=False)

@@ -92,3 +92,9 @@ def test_no_hidden_layers_is_linear():
 def test_bad_arguments(kwargs, error, words):
     with pytest.raises(error, match=words):
         af.BaseNetwork(**kwargs)
+
+
+def test_a_network_larger_than_the_machine_is_refused_before_allocating():
+    with pytest.raises(ValueError, match=r"has [\d,]+ parameters .* more than this "
+                                         "machine's memory"):
+        af.BaseNetwork("relu", hidden_sizes=[10**12])

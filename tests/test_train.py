@@ -1,7 +1,6 @@
 """Training: recipe, History, early stopping, best checkpoint, reuse and refusal of
 checkpoints by fingerprint, seeding, devices."""
 
-import contextlib
 import inspect
 import json
 import random
@@ -16,6 +15,8 @@ from conftest import make_blob_data
 from torch.utils.data import TensorDataset
 
 import actfns as af
+import actfns.checkpoints
+import actfns.runs
 import actfns.train
 
 FAST = dict(max_epochs=3, batch_size=64, device="cpu")
@@ -51,12 +52,49 @@ def snapshots(monkeypatch):
 
 
 def test_recipe_defaults_are_the_course():
-    params = inspect.signature(af.train_model).parameters
-    defaults = {k: p.default for k, p in params.items()
-                if p.default is not inspect.Parameter.empty}
-    assert defaults == dict(lr=1e-2, momentum=0.9, batch_size=256, max_epochs=50,
-                            patience=7, seed=42, device=None, model_path=None,
-                            overwrite=False, progress=None)
+    assert af.Recipe(lr=1e-2, momentum=0.9, batch_size=256,
+                                         max_epochs=50, patience=7) == af.COURSE_RECIPE
+    assert af.COURSE_SEED == 42
+    spec = af.RunSpec("relu")
+    assert spec.recipe == af.COURSE_RECIPE and spec.seed == 42
+    assert spec.hidden_sizes == (512, 256, 256, 128) and spec.init == "default"
+    params = inspect.signature(af.train_or_load).parameters
+    assert params["seed"].default == af.COURSE_SEED
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    (dict(max_epochs=0), "max_epochs must be a whole number >= 1"),
+    (dict(batch_size=2.5), "batch_size must be a whole number"),
+    (dict(patience=True), "patience must be a whole number"),
+    (dict(lr=float("nan")), "lr must be a finite number"),
+    (dict(momentum=-0.1), "momentum must be a finite number >= 0"),
+])
+def test_bad_recipes_are_refused_clearly(changes, words):
+    with pytest.raises(ValueError, match=words):
+        af.COURSE_RECIPE.replace(**changes)
+
+
+def test_unknown_recipe_fields_are_named():
+    with pytest.raises(TypeError, match="not part of a Recipe: epochs"):
+        af.COURSE_RECIPE.replace(epochs=3)
+
+
+@pytest.mark.parametrize(("sizes", "words"), [
+    ((1200, 0, 400), "the val set is empty"),
+    ((1200, 400, 0), "the test set is empty"),
+    ((0, 400, 400), "the train set is empty"),
+    ((100, 400, 400), "fewer than one batch of 256"),
+])
+def test_too_little_data_is_refused_clearly(sizes, words):
+    data = make_blob_data(sizes=sizes)
+    with pytest.raises(ValueError, match=words):
+        af.train_model(blob_net(), "small", data, device="cpu")
+
+
+def test_evaluate_on_an_empty_dataset_says_so():
+    empty = TensorDataset(torch.zeros(0, 16), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="empty dataset"):
+        af.evaluate(blob_net(), empty)
 
 
 def test_recipe_is_used(blob_data, monkeypatch):
@@ -96,13 +134,17 @@ def test_learns_a_generated_problem(blob_data, ckpt_dir):
     assert h.val_acc[h.best_epoch - 1] == h.best_val_acc == max(h.val_acc)
     assert h.best_val_acc > max(h.val_acc[:h.best_epoch - 1], default=-1)  # first max
     assert len(h.fingerprint) == 64 and int(h.fingerprint, 16) >= 0
-    # saved in $ACTFNS_CHECKPOINTS: network (course format) and history
-    # (and the lock it held while training, an empty hidden file)
-    assert sorted(p.name for p in ckpt_dir.iterdir()) == [
-        ".blobs.lock", "blobs.config", "blobs.history.json", "blobs.tar"]
-    stored = af.History.from_dict(json.loads((ckpt_dir / "blobs.history.json")
-                                             .read_text()))
+    # saved in $ACTFNS_CHECKPOINTS: the run's folder (a link to its one version:
+    # network in the course's format and history) and the lock it held
+    names = sorted(p.name for p in ckpt_dir.iterdir())
+    assert names[0] == ".blobs.lock" and names[1].startswith(".blobs.v-")
+    assert names[2:] == ["blobs"] and (ckpt_dir / "blobs").is_symlink()
+    assert sorted(p.name for p in (ckpt_dir / "blobs").iterdir()) == [
+        "blobs.config", "blobs.history.json", "blobs.tar"]
+    stored = af.History.from_dict(json.loads((ckpt_dir / "blobs" /
+                                              "blobs.history.json").read_text()))
     assert stored == h
+    assert set(stored.sha256) == {".config", ".tar"}
     assert same_weights(af.load_model(ckpt_dir, "blobs"), net)
 
 
@@ -155,6 +197,8 @@ def test_reuses_a_checkpoint_with_the_same_fingerprint(blob_data, monkeypatch):
     first = blob_net()
     h1 = af.train_model(first, "run", blob_data, **FAST)
     monkeypatch.setattr(actfns.train, "train_epoch",
+                        lambda *a, **k: pytest.fail("trained instead of reusing"))
+    monkeypatch.setattr(actfns.runs, "fit",
                         lambda *a, **k: pytest.fail("trained instead of reusing"))
     second = blob_net()
     assert not same_weights(first, second)  # freshly initialised ...
@@ -220,9 +264,7 @@ def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(blob_data, ckpt_
                                                                 monkeypatch):
     """Two processes asking for the same run train it once (the book executes two
     chapters side by side): the second waits on the run's lock, then loads."""
-    from filelock import FileLock
-
-    lock = FileLock(ckpt_dir / ".run.lock")
+    lock = actfns.checkpoints.run_lock(ckpt_dir, "run")
     lock.acquire()  # as a process that is training "run" holds it
     waiter = subprocess.Popen(
         [sys.executable, "-c", WAITER, str(Path(__file__).parent)],
@@ -230,9 +272,7 @@ def test_a_run_being_trained_elsewhere_is_waited_for_and_loaded(blob_data, ckpt_
     try:
         line = waiter.stdout.readline()
         assert "another process is training it; waiting" in line, line
-        # ... the first process trains and saves (its own lock is the one held here)
-        monkeypatch.setattr(actfns.train, "_training_lock",
-                            lambda *a: contextlib.nullcontext())
+        # ... the first process trains and saves (the lock is re-entrant)
         net = blob_net()
         h = af.train_model(net, "run", blob_data, **FAST)
         assert h.trained
@@ -255,13 +295,26 @@ def test_training_leaves_no_lock_held(blob_data, ckpt_dir):
 
 def test_refuses_a_checkpoint_from_other_code(blob_data, monkeypatch):
     assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
-    monkeypatch.setattr(actfns.train, "_code_hash", lambda: "edited train.py")
+    monkeypatch.setattr(actfns.runs, "code_hash", lambda: "edited train.py")
     assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
 
 
+def test_refuses_a_checkpoint_from_another_torch_release(blob_data, monkeypatch):
+    assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
+    monkeypatch.setattr(torch, "__version__", "99.0.0+cpu")
+    assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
+
+
+def test_torch_release_ignores_the_build_tag(monkeypatch):
+    """The CPU wheel (2.14.1+cpu, Binder, Actions) and PyPI's (2.14.1) are one
+    release: their runs are interchangeable."""
+    monkeypatch.setattr(torch, "__version__", "2.14.1+cpu")
+    assert actfns.runs.torch_release() == "2.14.1"
+
+
 def test_code_hash_covers_the_training_path(monkeypatch, tmp_path):
-    before = actfns.train._code_hash()
-    assert before == actfns.train._code_hash()
+    before = actfns.runs.code_hash()
+    assert before == actfns.runs.code_hash()
     real_read = type(tmp_path).read_bytes
 
     def edited(path):
@@ -269,7 +322,7 @@ def test_code_hash_covers_the_training_path(monkeypatch, tmp_path):
         return data + b"EDITED = 1\n" if path.name == "activations.py" else data
 
     monkeypatch.setattr(type(tmp_path), "read_bytes", edited)
-    assert actfns.train._code_hash() != before
+    assert actfns.runs.code_hash() != before
 
 
 CODE = '''"""Module docstring."""
@@ -302,25 +355,28 @@ OTHER_CODE = {
 @pytest.mark.parametrize("edit", list(SAME_CODE))
 def test_code_digest_ignores_comments_docstrings_and_layout(edit):
     """An edit to a docstring of the training code does not retrain every network."""
-    digest = actfns.train._code_digest
+    digest = actfns.runs._code_digest
     assert digest(SAME_CODE[edit]) == digest(CODE)
 
 
 @pytest.mark.parametrize("edit", list(OTHER_CODE))
 def test_code_digest_sees_every_change_to_the_code(edit):
-    digest = actfns.train._code_digest
+    digest = actfns.runs._code_digest
     assert digest(OTHER_CODE[edit]) != digest(CODE)
 
 
 def test_unreadable_history_retrains(blob_data, ckpt_dir):
     af.train_model(blob_net(), "run", blob_data, **FAST)
-    (ckpt_dir / "run.history.json").write_text("{broken")
-    assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
+    history = ckpt_dir / "run" / "run.history.json"
+    history.chmod(0o644)
+    history.write_text("{broken")
+    with pytest.warns(UserWarning, match="run.history.json"):
+        assert af.train_model(blob_net(), "run", blob_data, **FAST).trained
 
 
 def test_damaged_checkpoint_with_matching_fingerprint_retrains(blob_data, ckpt_dir):
     af.train_model(blob_net(), "run", blob_data, **FAST)
-    tar = ckpt_dir / "run.tar"
+    tar = ckpt_dir / "run" / "run.tar"
     tar.write_bytes(tar.read_bytes()[:100])  # truncated weights, history still valid
     net = blob_net()
     with pytest.warns(UserWarning, match="run.tar"):
@@ -329,14 +385,22 @@ def test_damaged_checkpoint_with_matching_fingerprint_retrains(blob_data, ckpt_d
     assert af.train_model(blob_net(), "run", blob_data, **FAST).trained is False
 
 
-def test_run_fingerprint_covers_weights_data_and_recipe(blob_data):
-    net = blob_net()
-    recipe = dict(lr=0.01)
-    fp = af.run_fingerprint(net, blob_data.fingerprint, recipe)
-    assert fp == af.run_fingerprint(blob_net(), blob_data.fingerprint, recipe)
-    assert fp != af.run_fingerprint(blob_net(seed=1), blob_data.fingerprint, recipe)
-    assert fp != af.run_fingerprint(net, "other", recipe)
-    assert fp != af.run_fingerprint(net, blob_data.fingerprint, dict(lr=0.02))
+def test_run_fingerprint_covers_spec_weights_and_data(blob_data):
+    def spec(**kw):
+        return af.RunSpec("relu", hidden_sizes=(32, 32), input_size=16, num_classes=4,
+                          **kw)
+
+    fp = spec().fingerprint(blob_data)
+    assert fp == spec().fingerprint(blob_data)
+    assert fp == spec().fingerprint(blob_data, spec().initial_network())
+    assert fp != spec(seed=1).fingerprint(blob_data)
+    assert fp != spec().fingerprint(make_blob_data(seed=1))
+    assert fp != spec(recipe=af.Recipe(lr=0.02)).fingerprint(blob_data)
+    assert fp != spec(init="kaiming").fingerprint(blob_data)
+    other_weights = spec().initial_network()
+    with torch.no_grad():
+        other_weights.layers[0].bias[0] += 1
+    assert fp != spec().fingerprint(blob_data, other_weights)
 
 
 # ---------------------------------------------------------------------------------
@@ -374,6 +438,10 @@ def test_get_device(monkeypatch):
     assert af.get_device() == torch.device("cuda")
     monkeypatch.setenv("ACTFNS_DEVICE", "meta")
     assert af.get_device() == torch.device("meta")
+    monkeypatch.setenv("ACTFNS_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="ACTFNS_DEVICE='gpu' is not a device"):
+        af.get_device()
+    monkeypatch.setenv("ACTFNS_DEVICE", "meta")
     assert af.get_device("cpu") == torch.device("cpu")  # the argument wins
     assert af.get_device(torch.device("cpu")) == torch.device("cpu")
     monkeypatch.setenv("ACTFNS_DEVICE", "")  # empty: as if unset

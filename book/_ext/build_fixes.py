@@ -1,31 +1,41 @@
 """Sphinx extension: fixes found by the build and browser tests.
 
-1. Every page is read again on every build. ``execute_notebooks: force`` executes
-   the pages Sphinx reads, but an incremental build reads only pages whose source
-   changed: after an edit to ``actfns/`` alone, ``jupyter-book build book`` would
-   publish outputs computed by the old package code. Re-reading everything makes
-   "force" mean every page, every build (tests/test_build_cache.py checks it);
-   trained networks stay cached by actfns's fingerprinted checkpoints.
+Each fix is fenced (book/_ext/checked_versions.py): it is applied only with the versions
+it was checked with, and names the upstream change that will let it go.
+
+1. Every page is read again on every build. MyST-NB executes the pages Sphinx reads,
+   but an incremental build reads only pages whose source changed: after an edit to
+   ``actfns/`` alone, ``jupyter-book build book`` would publish outputs computed by the
+   old package code. Re-reading everything makes every build execute every page
+   (tests/test_build_cache.py checks it); trained networks stay cached by actfns's run
+   store. Goes when MyST-NB can invalidate pages on changes to other files
+   (executablebooks/MyST-NB#299, open).
 2. Sphinx 7.4 writes each inline script that sphinx-thebe and sphinx-togglebutton add
    at ``env-before-read-docs`` twice into every page (registered with filename
    ``None``, re-added from the registry with filename ``""``, so they do not compare
    equal); the second copy of sphinx-thebe's ``const THEBE_JS_URL = ...`` is a
    SyntaxError ("Identifier has already been declared"). Script and stylesheet
-   entries with the same file and attributes are written once.
-3. pydata-sphinx-theme logs "Got invalid theme mode" on a first visit unless a default
-   mode is set: ``html_context["default_mode"]`` is ``"light"`` (the figures have white
-   backgrounds) unless the configuration sets one.
-4. MyST-NB gives a cell's image output no alt text, so the HTML writer falls back to
+   entries with the same file and attributes are written once. Fixed upstream by
+   sphinx-doc/sphinx#13402 (merged March 2025, Sphinx 8.2), which jupyter-book 1
+   (Sphinx 7) cannot use: goes with the move to a newer Sphinx.
+3. MyST-NB gives a cell's image output no alt text, so the HTML writer falls back to
    the file name. An image inside a figure gets the figure's caption as its alt text
-   (unless the cell sets ``mystnb: image: alt``).
-5. Sphinx numbers the figures of all unnumbered pages (the appendices) with one
+   (unless the cell sets ``mystnb: image: alt``). No upstream fix yet
+   (executablebooks/MyST-NB#211 asks for alt text on glued figures,
+   jupyter-book/mystmd#2201 on cell outputs).
+4. Sphinx numbers the figures of all unnumbered pages (the appendices) with one
    counter, keyed by their empty section number: the second appendix with figures
    started at "Fig. 2". Each unnumbered page now numbers its own figures from 1; the
-   numbered chapters keep Sphinx's "Fig. 3.1".
+   numbered chapters keep Sphinx's "Fig. 3.1". Goes with a Sphinx option to restart
+   figure numbers (sphinx-doc/sphinx#8170; pull request sphinx-doc/sphinx#14081, open).
+
+The theme's light default mode, set here before, is now ``html_context.default_mode``
+in _config.yml.
 """
 
 import re
 
+import checked_versions
 from docutils import nodes
 
 
@@ -65,10 +75,6 @@ def alt_from_caption(app, doctree):
                 image["alt"] = text
 
 
-def default_mode(app, config):
-    config.html_context = {"default_mode": "light", **(config.html_context or {})}
-
-
 def number_figures_per_page(app, env):
     """Renumber each unnumbered page's figures 1, 2, ... in page order (after Sphinx's
     toctree collector, which numbers them at ``env-get-updated`` too); returns the
@@ -85,10 +91,22 @@ def number_figures_per_page(app, env):
     return sorted(renumbered)
 
 
+FIXES = [  # (description, packages it was checked with, event, handler, priority)
+    ("1. re-read every page on every build", ("sphinx", "myst-nb"),
+     "env-get-outdated", read_every_page, 500),
+    ("2. write each script and stylesheet once", ("sphinx",),
+     "html-page-context", dedupe_assets, 900),
+    ("3. figure images get their caption as alt text", ("sphinx", "myst-nb"),
+     "doctree-read", alt_from_caption, 500),
+    ("4. figures numbered per unnumbered page", ("sphinx",),
+     "env-get-updated", number_figures_per_page, 900),
+]
+
+
 def setup(app):
-    app.connect("config-inited", default_mode)
-    app.connect("env-get-outdated", read_every_page)
-    app.connect("doctree-read", alt_from_caption)
-    app.connect("env-get-updated", number_figures_per_page, priority=900)
-    app.connect("html-page-context", dedupe_assets, priority=900)
+    app.setup_extension("checked_versions")
+    for description, packages, event, handler, priority in FIXES:
+        if checked_versions.allowed(app, f"book/_ext/build_fixes.py, {description}",
+                                    packages):
+            app.connect(event, handler, priority=priority)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -33,11 +33,24 @@ parallel reading, so Sphinx would warn and read serially. Both were checked
 (sphinx-multitoc-numbering 0.1.3 replaces the section-numbering method that runs after
 reading; sphinx-jupyterbook-latex 1.0 adds LaTeX-only transforms and config handlers)
 and keep no per-document state, so they are marked safe here.
+
+Fenced (book/_ext/checked_versions.py): all of this is applied only with the Sphinx,
+MyST-NB and extension versions it was checked with; otherwise chapters run one at a
+time, as plain Sphinx runs them, and the build warns. What lets each piece go:
+- ``one_per_chunk`` and ``FifoParallelTasks``: a Sphinx that hands out parallel work
+  from a queue in order (sphinx-doc/sphinx#6330, pull request sphinx-doc/sphinx#13738,
+  open);
+- ``mark_checked_safe``: the two extensions declaring ``parallel_read_safe``
+  (executablebooks/sphinx-multitoc-numbering#27, open; sphinx-jupyterbook-latex has
+  no issue yet);
+- the schedule itself stays while MyST-NB executes pages one by one as Sphinx reads
+  them (no parallel execution of its own).
 """
 
 import contextlib
 import os
 
+import checked_versions
 import sphinx.builders
 import sphinx.util.parallel
 from sphinx.util import logging
@@ -45,6 +58,9 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 CHECKED_SAFE = ("sphinx_multitoc_numbering", "sphinx_jupyterbook_latex")
+PATCH = "parallel chapter execution (book/_ext/parallel_execution.py)"
+PACKAGES = ("sphinx", "myst-nb", "sphinx-multitoc-numbering",
+            "sphinx-jupyterbook-latex")
 USER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 
@@ -131,8 +147,12 @@ def report_alone(app, env):
 
 
 def setup(app):
+    app.setup_extension("checked_versions")
     app.add_config_value("actfns_execution_order", [], "env", [list])
     app.add_config_value("actfns_execute_alone", [], "env", [list])
+    if not checked_versions.allowed(app, PATCH + ": chapters run one at a time",
+                                    PACKAGES):
+        return {"parallel_read_safe": True, "parallel_write_safe": True}
     if app.parallel <= 1:
         app.parallel = default_jobs()
     if app.parallel > 1:

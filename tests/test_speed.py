@@ -1,8 +1,7 @@
-"""The hand-written training step of ``benchmarks/bench_floor_gap.py`` computes the
-update ``af.train_epoch`` computes; otherwise its timings would describe other work."""
+"""actfns.speed: the hand-written training step computes the update
+``af.train_epoch`` computes (otherwise its timings would describe other work); the
+floor's arithmetic."""
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -10,9 +9,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 import actfns as af
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import bench_floor_gap  # noqa: E402
+import actfns.speed as bench_floor_gap
 
 CPU = torch.device("cpu")
 
@@ -42,3 +39,10 @@ def test_hand_written_step_changes_the_weights_as_sgd_does():
 def test_other_activations_are_refused():
     with pytest.raises(ValueError, match="ReLU networks only"):
         bench_floor_gap.HandStep(af.BaseNetwork("tanh"), CPU)
+
+
+def test_floor_flops_counts_three_gemms_per_layer_but_the_first():
+    exact, six_p = bench_floor_gap.floor_flops((4,), batch_size=2, steps=1)
+    # layers 784 -> 4 (forward and weight gradient) and 4 -> 10 (all three)
+    assert exact == 2 * 2 * 784 * 4 * 2 + 2 * 2 * 4 * 10 * 3
+    assert six_p == 6 * (784 * 4 + 4 + 4 * 10 + 10) * 2
