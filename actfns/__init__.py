@@ -92,7 +92,9 @@ from .plotting import (
 )
 from .pretrained import fetch_course_checkpoints, fetch_runs, publish_runs
 from .runs import (
+    RunCost,
     RunSpec,
+    run_cost,
     train_model,
     train_or_load,
     train_run,
@@ -121,8 +123,9 @@ __all__ = [
     "INIT_SCHEMES", "init_gain", "init_network", "init_study", "initial_network",
     # training and runs
     "History", "evaluate", "fit", "train_epoch",
-    "RunSpec", "RunStore", "train_model", "train_or_load", "train_run", "train_runs",
-    "train_with_init", "CheckpointError", "load_model", "save_model",
+    "RunCost", "RunSpec", "RunStore", "run_cost", "train_model", "train_or_load",
+    "train_run", "train_runs", "train_with_init", "CheckpointError", "load_model",
+    "save_model",
     "fetch_course_checkpoints", "fetch_runs", "publish_runs",
     "compare_to_best", "runs_frame", "summarize_runs", "train_seeds",
     # diagnostics

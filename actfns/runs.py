@@ -35,8 +35,8 @@ from .store import RunStore
 from .train import fit
 from .version import __version__
 
-__all__ = ["RunSpec", "train_run", "train_runs", "train_or_load", "train_with_init",
-           "train_model", "code_hash", "torch_release"]
+__all__ = ["RunSpec", "RunCost", "train_run", "train_runs", "train_or_load",
+           "train_with_init", "train_model", "run_cost", "code_hash", "torch_release"]
 
 # The modules whose code decides a trained network's weights.
 CODE_FILES = ("activations.py", "model.py", "data.py", "train.py")
@@ -331,3 +331,52 @@ def train_model(net, model_name, data, *, seed=COURSE_SEED, device=None,
     return _train_or_reuse(net, model_name, fingerprint, description, data, recipe,
                            seed, store=store, device=device, progress=progress,
                            overwrite=overwrite, fetch=False)
+
+
+@dataclass
+class RunCost:
+    """What training a list of runs costs (see :func:`run_cost`).
+
+    ``train_seconds`` is the training time each stored run recorded when it was
+    trained (on the machine that trained it), plus an estimate (an upper bound) for the
+    runs not stored yet; ``estimated`` counts those. ``download_bytes`` is the size of
+    the stored runs' files, what fetching the published copies downloads.
+    """
+
+    runs: int
+    stored: int
+    estimated: int
+    train_seconds: float
+    download_bytes: int
+
+    @property
+    def train_minutes(self):
+        return self.train_seconds / 60
+
+    def __str__(self):
+        return (f"{self.runs} networks: about {self.train_minutes:.0f} min of training"
+                f" ({self.stored} stored, {self.estimated} estimated); the published "
+                f"copies are {self.download_bytes / 1e6:.0f} MB")
+
+
+def run_cost(specs, data, store=None, device=None):
+    """How long training ``specs`` takes from scratch, and what fetching them costs.
+
+    Cheap: builds each initial network to compute its fingerprint, reads the stored
+    histories, and times a few steps only for runs that are not stored.
+    """
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    device = get_device(device)
+    seconds, stored, estimated, size = 0.0, 0, 0, 0
+    for spec in specs:
+        net = spec.initial_network()
+        try:
+            _, history = store.get(spec.name, spec.fingerprint(data, net))
+        except CheckpointError:
+            seconds += 60 * estimate_minutes(net, data, spec.recipe, device)
+            estimated += 1
+            continue
+        seconds += history.wall_time
+        size += sum(p.stat().st_size for p in store.path(spec.name).iterdir())
+        stored += 1
+    return RunCost(len(specs), stored, estimated, seconds, size)
