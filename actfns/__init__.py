@@ -63,7 +63,9 @@ from .diagnostics import (
     units_ever,
     weight_grads,
 )
+from .diagram import plot_network_diagram
 from .env import checkpoint_dir, data_dir, device_of, get_device, set_seed
+from .exercises import ActivationCheck, check_activation, exercise_stubs
 from .initialisation import (
     INIT_SCHEMES,
     init_gain,
@@ -76,6 +78,7 @@ from .interactive import (
     activation_explorer,
     explorer_figure,
 )
+from .logo import logo_figure
 from .model import BaseNetwork
 from .plotting import (
     ACT_COLORS,
@@ -102,6 +105,7 @@ from .runs import (
     train_with_init,
 )
 from .seeds import compare_to_best, runs_frame, summarize_runs, train_seeds
+from .source import show_source
 from .store import RunStore
 from .train import History, evaluate, fit, train_epoch
 from .version import __version__
@@ -136,5 +140,8 @@ __all__ = [
     "ACT_COLORS", "color_of", "plot_activation_functions", "plot_activation_hists",
     "plot_dead_neurons", "plot_grad_norms", "plot_image_grid", "plot_lines",
     "plot_seed_points", "plot_val_curves", "plot_weight_grads",
-    "EXPLORER_PARAMS", "activation_explorer", "explorer_figure",
+    "EXPLORER_PARAMS", "activation_explorer", "explorer_figure", "logo_figure",
+    "plot_network_diagram",
+    # for the reader: exercises and the package's own code
+    "ActivationCheck", "check_activation", "exercise_stubs", "show_source",
 ]
