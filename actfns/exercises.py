@@ -10,9 +10,12 @@ What "agrees" means: at every point where the package's value (or gradient) is
 finite, the reader's is finite too and within ``ATOL + RTOL * |expected|`` (per
 dtype, below): tight enough to catch a wrong formula or a wrong parameter, loose
 enough for a different but sound way of writing it. Points where the package gives
-NaN are not compared. At x = +-inf a NaN is reported as a note, not a failure:
-``-inf * 0`` is NaN in floating point (torch's own ``F.silu`` gives it), and no
-training step feeds an activation an infinite input.
+NaN are not compared. At x = 0, where ReLU and LeakyReLU have a kink, any gradient
+between the one-sided derivatives counts. Two disagreements are notes, not failures,
+since no training step depends on them: a NaN at x = +-inf where the package gives
+the limit (``-inf * 0`` is NaN; torch's own ``F.silu`` gives it), and a gradient
+lost at exactly x = 0 because the formula passes through torch's abs, clamp, ...,
+which pass gradient 0 at their kink.
 """
 
 import html
@@ -28,7 +31,7 @@ from .activations import activation_class, get_grads
 from .source import Source
 
 __all__ = ["ActivationCheck", "check_activation", "exercise_stubs", "EXERCISE_STUBS",
-           "RTOL", "ATOL"]
+           "GRID", "RTOL", "ATOL"]
 
 RTOL = {torch.float32: 1e-4, torch.float64: 1e-9}
 """Relative tolerance per dtype (float32 rounds at about 6e-8, float64 at 1e-16)."""
@@ -42,6 +45,8 @@ GRID = sorted({0.0, *_EXTREMES, *(-v for v in _EXTREMES),
                *(round(-6 + 0.1 * i, 10) for i in range(121))})
 """Finite inputs: 0, tiny, moderate and extreme values, and -6..6 in steps of 0.1."""
 
+_KINKS = {"abs", "clamp", "clamp_min", "clamp_max", "clip", "relu", "maximum",
+          "minimum", "threshold", "sign"}  # torch picks gradient 0 (or 1/2) at x = 0
 _PROBES = (0.3, 2.0)  # a parameter is tried at the first that is not its default
 _OPS = {"div": "a division", "mul": "a multiplication", "add": "an addition",
         "sub": "a subtraction", "pow": "a power"}  # operator methods share these names
@@ -237,23 +242,44 @@ def _worst(x, bad):
 
 def _compare(mine, what, x, got, expected, ref_cls, dtype, extra=""):
     """Raise a _Fail for the first disagreement of ``what`` (value or gradient);
-    return a note for a NaN at x = +-inf only."""
+    return a note for one that only torch's conventions cause (see ``_note``)."""
     bad = expected.isfinite() & ~_close(got, expected, dtype)
-    if (bad & x.isfinite()).any():
-        i = _worst(x, bad & x.isfinite())
+    finite = bad & x.isfinite()
+    if finite.any():
+        note = _note(mine, what, x, got, expected, finite, dtype)
+        if note:
+            return note
+        i = _worst(x, finite)
         xi, g, e = x[i].item(), got[i].item(), expected[i].item()
         at = f"at x = {xi:g} ({_dt(dtype)}){extra}"
         if not math.isfinite(g):
             raise _Fail(f"{what} is {g} {at}: " + _cause(mine, what, xi, dtype))
-        others = int((bad & x.isfinite()).sum()) - 1
+        others = int(finite.sum()) - 1
         more = f", and at {others} more points" if others else ""
         raise _Fail(f"wrong {what} {at}: got {g:.6g}, expected {e:.6g} "
-                    f"({_name(ref_cls)}){more}" + _clamp_hint(mine, what, xi, dtype))
+                    f"({_name(ref_cls)}){more}")
     if bad.any():
         i = bad.nonzero()[0].item()
         return (f"{what} is {got[i].item()} at x = {x[i].item()}, whose limit is "
                 f"{expected[i].item():g}; inf * 0 is nan")
     return None
+
+
+def _note(mine, what, x, got, expected, bad, dtype):
+    """A note, instead of a failure, for a gradient wrong only at x = 0 because the
+    formula passes through a kink there: torch's abs, clamp, relu, ... pass gradient
+    0 at their kink, so autograd loses, at that one point, the gradient of a formula
+    such as exp(-|x|) that is smooth there."""
+    if what != "gradient" or not (x[bad] == 0).all():
+        return None
+    i = (x == 0).nonzero()[0].item()
+    lost = min(0, expected[i]) <= got[i] <= max(0, expected[i])  # 0 or part of it
+    kinks = [op for op in _trace(mine, 0.0, dtype).ops if op in _KINKS]
+    if not (lost and kinks):
+        return None
+    return (f"the gradient at x = 0 is {got[i].item():g}, not {expected[i].item():g}: "
+            f"{kinks[0]} passes gradient 0 at its kink (torch's choice); selecting "
+            "the branch with torch.where instead keeps it")
 
 
 def _check_values(mine, ref, dtype):
@@ -344,7 +370,9 @@ class _Trace(TorchFunctionMode):
         op = _op_name(func)
         self.ops.append(op)
         if isinstance(out, torch.Tensor) and out.is_floating_point():
-            inputs = [a for a in (*args, *(kwargs or {}).values())
+            flat = [a for arg in (*args, *(kwargs or {}).values())
+                    for a in (arg if isinstance(arg, (list, tuple)) else [arg])]
+            inputs = [a for a in flat
                       if isinstance(a, torch.Tensor) and a.is_floating_point()]
             if self.root is None and not out.isfinite().all() and all(
                     a.isfinite().all() for a in inputs):
@@ -374,9 +402,10 @@ def _cause(act, what, x, dtype):
                 "negative number, sqrt at 0 in backward). Hint: rewrite the formula "
                 "so that each step is defined at this x")
     op, arg, step = trace.root
-    if op != "exp":
-        return (f"{op} gives inf or nan for the finite input {arg:g}. Hint: rewrite "
-                "the formula so that no step overflows or divides by 0 at this x")
+    if op != "exp" or arg is None:
+        given = "" if arg is None else f" for the finite input {arg:g}"
+        return (f"{op} gives inf or nan{given}. Hint: rewrite the formula so that no "
+                "step overflows or divides by 0 at this x")
     limit = math.log(torch.finfo(dtype).max)
     cause = f"exp({arg:g}) overflows to inf (above {limit:.1f} in {_dt(dtype)})"
     if what == "value":
@@ -387,16 +416,6 @@ def _cause(act, what, x, dtype):
         return (cause + ". Hint: torch.where differentiates both branches; give "
                 "the one not taken a safe input: torch.exp(torch.where(x > 0, 0.0, x))")
     return cause + ". Hint: exponentiate only numbers <= 0, e.g. torch.exp(-x.abs())"
-
-
-def _clamp_hint(act, what, x, dtype):
-    """A hint for a wrong gradient at x = 0 when the forward pass clamps."""
-    if what != "gradient" or x != 0:
-        return ""
-    if any(op.startswith("clamp") for op in _trace(act, x, dtype).ops):
-        return (". Hint: clamp passes no gradient at its bound (here 0); use "
-                "torch.where(x > 0, 0.0, x) instead of x.clamp(max=0)")
-    return ""
 
 
 EXERCISE_STUBS = '''\
