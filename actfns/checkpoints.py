@@ -9,44 +9,56 @@ folder of their own and makes that folder current with one rename::
     FOLDER/.NAME.lock                    (held while NAME is written or trained)
 
 so a reader, whatever process dies when, sees the previous complete checkpoint or the
-new one, never the config of one save with the weights of another. The course's own
-files, ``FOLDER/NAME.config`` and ``FOLDER/NAME.tar`` side by side, load as they are;
-actfns never writes over such a pair. Loading checks the whole zip archive (its
-structure and every member's CRC-32) before torch reads it, and reads only tensors
+new one, never the config of one save with the weights of another. The twelve hex
+digits of a version are taken from the SHA-256 of its files (:func:`version_digest`),
+and every read checks them: a damaged byte in any file of a version, its history
+included, is an error that names the file, never a network or a history that differs
+from what was saved. A version's files are read-only, and are never changed once the
+link points to them; a killed writer's leftovers (a half-written version, a temporary
+link) are removed by the next save or load of the same name.
+
+The course's own files, ``FOLDER/NAME.config`` and ``FOLDER/NAME.tar`` side by side,
+load as they are; actfns never writes over such a pair, nor over a folder or link
+``NAME`` it did not make. Loading checks the whole zip archive (its structure and
+every member's CRC-32) before torch reads it, and reads only tensors
 (``weights_only``), so a damaged file is an error that names it, never wrong weights,
 and a file cannot run code.
 """
 
+import hashlib
 import io
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import struct
+import time
 import zipfile
 import zlib
 from pathlib import Path
 
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from .env import checkpoint_dir, fsync_dir, get_device, read_json
+from .course import COURSE_CHECKPOINT_SHA256
+from .env import checkpoint_dir, fsync_dir, get_device, read_json, temp_name
 from .model import BaseNetwork
 
 __all__ = ["CheckpointError", "save_model", "load_model", "publish_files",
            "read_files", "run_lock", "checkpoint_layout", "network_from_bytes",
-           "clean_versions"]
+           "clean_versions", "clean_leftovers", "check_name", "version_digest",
+           "checkpoint_entry"]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, damaged, or does not fit the network.
 
     ``kind`` says which: ``"missing"``, ``"unreadable"`` (the file exists but cannot
-    be read, e.g. no permission: it is not damaged), ``"damaged"``, ``"mismatch"``
-    (intact, but not for this network), ``"foreign"`` (files actfns did not write,
-    which it will not replace) or ``"ambiguous"``.
+    be read, e.g. no permission: it is not damaged), ``"unwritable"`` (the folder
+    cannot be written), ``"damaged"``, ``"mismatch"`` (intact, but not for this
+    network), ``"foreign"`` (files actfns did not write, which it will not replace)
+    or ``"ambiguous"``.
     """
 
     def __init__(self, message, kind="damaged"):
@@ -54,8 +66,78 @@ class CheckpointError(RuntimeError):
         self.kind = kind
 
 
-_VERSION = re.compile(r"\.v-[0-9a-f]{12}$")
-_LINK = re.compile(r"\.link-[0-9a-f]{12}$")
+NAME_MAX = 200  # bytes; leaves room for ".NAME.<host>.<pid>.<random>.link" (255)
+_FILE_MODE = 0o444  # a version's files: read-only (less the umask), never changed
+_ATTEMPTS = 60  # reads retried while writers replace the version being read
+_LEGACY_TEMP_AGE = 3600  # s: an older actfns's temp file untouched this long is dead
+
+
+def check_name(name):
+    """Return ``name`` if it can name a checkpoint in a folder, else raise.
+
+    Raises:
+        TypeError: not a string. ValueError: empty, ``.``/``..``, holds a path
+            separator or NUL, starts with ``.`` (actfns's hidden files), ends with
+            ``.config``/``.tar``, or is longer than 200 bytes.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"a checkpoint name must be a string, got "
+                        f"{type(name).__name__} {name!r}")
+    hint = ("; pass the folder as model_path and only the name (e.g. "
+            "'FashionMNIST_relu') as model_name")
+    if not name:
+        problem = "is empty" + hint
+    elif name in (".", ".."):
+        problem = "is not a name" + hint
+    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        problem = "contains a path separator" + hint
+    elif "\0" in name:
+        problem = "contains a NUL character"
+    elif name.startswith("."):
+        problem = "starts with '.', which actfns keeps for its hidden files"
+    elif name.endswith((".config", ".tar")):
+        stem = name[:name.rindex(".")]
+        problem = (f"ends with {Path(name).suffix!r}: give the name without it (the "
+                   f"files of {stem!r} are {stem}.config and {stem}.tar)")
+    else:
+        try:
+            size = len(name.encode())
+        except UnicodeEncodeError:
+            size, problem = 0, "cannot be encoded as a file name"
+        else:
+            problem = None
+        if size > NAME_MAX:
+            problem = f"is {size} bytes long; at most {NAME_MAX} are allowed"
+    if problem:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise ValueError(f"checkpoint name {shown!r} {problem}")
+    return name
+
+
+def _unreadable(path, err):
+    if isinstance(err, PermissionError):
+        return CheckpointError(
+            f"cannot read {path}: permission denied. The file is not damaged; give "
+            "yourself read permission (chmod u+r on it, u+rx on its folders) or point "
+            "ACTFNS_CHECKPOINTS elsewhere", kind="unreadable")
+    return CheckpointError(f"cannot read {path}: {err.strerror or err}",
+                           kind="unreadable")
+
+
+def _unwritable(folder, err):
+    return CheckpointError(
+        f"cannot write in {folder}: {err.strerror or err}. Nothing there was changed; "
+        "give yourself write permission or point ACTFNS_CHECKPOINTS (model_path) at a "
+        "folder you can write", kind="unwritable")
+
+
+def _folder(path):
+    """:func:`actfns.checkpoint_dir`, with a folder that cannot be looked at as a
+    CheckpointError (``"unreadable"``) rather than a bare PermissionError."""
+    try:
+        return checkpoint_dir(path)
+    except PermissionError as err:
+        raise _unreadable(err.filename or path, err) from None
 
 
 def run_lock(folder, name):
@@ -63,113 +145,369 @@ def run_lock(folder, name):
     name, re-entrant, released by the system if the process dies)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / f".{name}.lock", is_singleton=True)
+    return FileLock(folder / f".{check_name(name)}.lock", is_singleton=True)
+
+
+def _acquire(folder, name, timeout=-1):
+    """Acquire ``run_lock``; a folder where the lock cannot be made is an error that
+    says so (``"unwritable"``). Raises ``filelock.Timeout`` as ``acquire`` does."""
+    try:
+        lock = run_lock(folder, name)
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise
+    except OSError as err:
+        raise _unwritable(folder, err) from None
+    return lock
+
+
+# --------------------------------------------------------------------------------------
+# What FOLDER holds under NAME
+
+
+def _lstat(path):
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        raise _unreadable(path, err) from None
+
+
+def _is_version(name, entry):
+    """True if ``entry`` (a file name) is the name of a version of ``NAME``."""
+    return (entry.startswith(f".{name}.v-") and len(entry) == len(name) + 16
+            and re.fullmatch(r"[0-9a-f]{12}", entry[-12:]) is not None)
+
+
+def checkpoint_entry(folder, name):
+    """``(layout, target)`` of NAME in ``folder``.
+
+    layout: None (nothing), ``"version"`` (actfns's link to one of NAME's versions,
+    ``target``), ``"dangling"`` (actfns's link to a version that is gone), ``"folder"``
+    (a folder ``NAME``, or a link to one, that actfns did not make), ``"file"`` (a
+    plain file ``NAME``) or ``"flat"`` (the course's pair). Raises CheckpointError:
+    both a folder and a pair (``"ambiguous"``), or the folder cannot be looked into.
+    """
+    folder = Path(folder)
+    link = folder / check_name(name)
+    st = _lstat(link)
+    flat = any(_lstat(folder / f"{name}{suffix}") is not None
+               for suffix in (".config", ".tar"))
+    layout, target = None, None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(link)
+        except FileNotFoundError:
+            return checkpoint_entry(folder, name)  # removed meanwhile: look again
+        except OSError as err:
+            raise _unreadable(link, err) from None
+        if _is_version(name, target):
+            there = _lstat(folder / target)
+            layout = "version" if there is not None and stat.S_ISDIR(
+                there.st_mode) else "dangling"
+        else:
+            layout = "folder"
+    elif st is not None:
+        layout = "folder" if stat.S_ISDIR(st.st_mode) else "file"
+    if flat and layout in (None, "dangling"):
+        return "flat", None
+    if flat:
+        raise CheckpointError(
+            f"{folder} holds both {name} and the files {name}.config/{name}.tar; load "
+            f"one explicitly (af.load_model({str(folder / name)!r}, {name!r}) for the "
+            "first) or move the other away", kind="ambiguous")
+    return layout, target
 
 
 def checkpoint_layout(folder, name):
-    """``"run"`` (actfns's folder ``NAME``), ``"flat"`` (``NAME.config`` and
-    ``NAME.tar`` side by side, as the course saves them) or None (neither).
+    """``"run"`` (a folder ``NAME``: actfns's link to a version, or another folder),
+    ``"flat"`` (``NAME.config`` and ``NAME.tar`` side by side, as the course saves
+    them) or None (neither).
 
     Raises:
-        CheckpointError: both exist (kind ``"ambiguous"``).
+        CheckpointError: both exist (kind ``"ambiguous"``), or ``folder`` cannot be
+            looked into (``"unreadable"``).
     """
-    folder = Path(folder)
-    run = (folder / name).is_dir()
-    flat = (folder / f"{name}.config").is_file() or (folder / f"{name}.tar").is_file()
-    if run and flat:
-        raise CheckpointError(
-            f"{folder} holds both a run {name}/ and the files {name}.config/"
-            f"{name}.tar; load one explicitly (af.load_model({str(folder / name)!r}, "
-            f"{name!r}) for the run) or move the other away", kind="ambiguous")
-    return "run" if run else "flat" if flat else None
+    layout, _ = checkpoint_entry(Path(folder), check_name(name))
+    return {"version": "run", "folder": "run", "flat": "flat"}.get(layout)
 
 
-def read_files(folder, name, suffixes, optional=()):
+def version_digest(files):
+    """SHA-256 (hex) of a version's files, ``{file name: bytes}``: names, sizes and
+    contents. A version ``.NAME.v-XXXXXXXXXXXX`` is named after one of the first five
+    12-digit slices of it."""
+    h = hashlib.sha256(b"actfns checkpoint version 1\0")
+    for fname in sorted(files):
+        data = files[fname]
+        h.update(fname.encode() + b"\0" + len(data).to_bytes(8, "little")
+                 + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def _slices(digest):
+    return [digest[i:i + 12] for i in range(0, 60, 12)]
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+
+
+def _read_plain(where, name, suffixes, optional, kind_missing="missing"):
+    contents, paths = {}, {}
+    for suffix in suffixes:
+        path = paths[suffix] = where / f"{name}{suffix}"
+        try:
+            contents[suffix] = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            if suffix not in optional:
+                raise CheckpointError(f"checkpoint file not found: {path}",
+                                      kind=kind_missing) from None
+            contents[suffix] = None
+        except IsADirectoryError:
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file",
+                                  kind=kind_missing) from None
+        except OSError as err:
+            raise _unreadable(path, err) from None
+    return contents, paths
+
+
+class _Moved(Exception):
+    """The version being read was replaced or removed: read the new one."""
+
+
+def _read_version(where):
+    """``({file name: bytes}, (device, inode))`` of a version folder."""
+    try:
+        ident = os.stat(where)
+        files = {}
+        for entry in os.listdir(where):
+            path = where / entry
+            try:
+                files[entry] = path.read_bytes()
+            except IsADirectoryError:
+                files[entry] = b"<a folder>"  # not ours: the digest will not match
+    except (FileNotFoundError, NotADirectoryError):
+        raise _Moved from None
+    except OSError as err:
+        raise _unreadable(getattr(err, "filename", None) or where, err) from None
+    return files, (ident.st_dev, ident.st_ino)
+
+
+def _still_there(folder, name, target, ident):
+    try:
+        st = os.stat(folder / target)
+        return os.readlink(folder / name) == target and (
+            st.st_dev, st.st_ino) == ident
+    except OSError:
+        return False
+
+
+def _damage(name, files, where):
+    """Which file of a damaged version is damaged, as far as its files tell."""
+    history = f"{name}.history.json"
+    expected = [f"{name}.config", f"{name}.tar"]
+    missing = [f for f in expected if f not in files]
+    if missing:
+        return f"{where / missing[0]} is missing"
+    extra = sorted(set(files) - {*expected, history})
+    if extra:
+        return f"{where / extra[0]} is not a file actfns wrote there"
+    if history in files:
+        try:
+            recorded = json.loads(files[history].decode())["sha256"]
+            bad = [f for f, suffix in zip(expected, (".config", ".tar"))
+                   if hashlib.sha256(files[f]).hexdigest() != recorded.get(suffix)]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+            return f"{where / history} is not the history that was saved"
+        if bad:
+            return (f"{where / bad[0]} does not match the SHA-256 its history "
+                    "records")
+        return f"{where / history} is not the history that was saved"
+    try:
+        _check_archive(files[expected[1]], where / expected[1])
+    except CheckpointError:
+        return f"{where / expected[1]} is not the file that was saved"
+    try:
+        json.loads(files[expected[0]].decode())
+    except (UnicodeDecodeError, ValueError):
+        return f"{where / expected[0]} is not the file that was saved"
+    return (f"{where / expected[0]} or {where / expected[1]} is not the file that was "
+            "saved")
+
+
+def read_files(folder, name, suffixes, optional=(), verify=True):
     """The bytes of ``NAME<suffix>`` for each suffix, all from one checkpoint.
 
-    For a run, the link ``NAME`` is resolved once and every file is read from the
-    folder it points to (retried if a writer replaced it meanwhile).
+    For actfns's run, the link ``NAME`` is resolved once and every file of the version
+    it points to is read and checked against the version's SHA-256 (retried if a
+    writer replaced the version meanwhile).
 
+    Args:
+        verify: check a version's SHA-256 (False: only read, e.g. to replace it).
     Returns:
         ``({suffix: bytes or None}, {suffix: path})``; None for a missing optional file.
     Raises:
-        CheckpointError: a file is missing (``"missing"``) or cannot be read
-            (``"unreadable"``).
+        CheckpointError: a file is missing (``"missing"``), cannot be read
+            (``"unreadable"``), is damaged (``"damaged"``), or ``NAME`` is something
+            actfns did not write and that holds no checkpoint (``"foreign"``).
     """
-    folder = Path(folder)
-    for _attempt in range(10):
-        layout = checkpoint_layout(folder, name)
-        if layout is None:
+    folder, name = Path(folder), check_name(name)
+    for attempt in range(_ATTEMPTS):
+        if attempt:
+            time.sleep(min(0.001 * attempt, 0.05))
+        layout, target = checkpoint_entry(folder, name)
+        if layout in (None, "dangling"):
             raise CheckpointError(f"no checkpoint {name} in {folder} (neither {name}/ "
                                   f"nor {name}.config and {name}.tar)", kind="missing")
-        where = folder
-        if layout == "run":
-            try:
-                where = folder / os.readlink(folder / name)
-            except OSError:
-                continue  # replaced while we looked; look again
-        contents, paths = {}, {}
-        try:
-            for suffix in suffixes:
-                path = paths[suffix] = where / f"{name}{suffix}"
-                try:
-                    contents[suffix] = path.read_bytes()
-                except FileNotFoundError:
-                    if suffix not in optional:
-                        raise
-                    contents[suffix] = None
-        except FileNotFoundError as err:
-            if layout == "run" and not where.is_dir():
-                continue  # the version we resolved was removed: read the new one
-            raise CheckpointError(f"checkpoint file not found: {err.filename}",
-                                  kind="missing") from None
-        except PermissionError as err:
+        if layout == "file":
             raise CheckpointError(
-                f"cannot read {err.filename}: permission denied. The file is not "
-                "damaged; give yourself read permission (chmod u+r) or point "
-                "ACTFNS_CHECKPOINTS elsewhere", kind="unreadable") from None
-        except IsADirectoryError as err:
-            raise CheckpointError(f"{err.filename} is a folder, not a checkpoint "
-                                  "file", kind="damaged") from None
-        except OSError as err:
-            raise CheckpointError(f"cannot read {err.filename or where}: {err}",
-                                  kind="unreadable") from None
+                f"{folder / name} is a file, not a checkpoint: a checkpoint {name} is "
+                f"{name}.config and {name}.tar, or actfns's folder {name}/; actfns "
+                "does not replace it", kind="foreign")
+        if layout == "flat":
+            contents, paths = _read_plain(folder, name, suffixes, optional)
+            if verify:
+                _check_course_pair(name, contents, paths)
+            return contents, paths
+        if layout == "folder":
+            return _read_plain(folder / name, name, suffixes, optional,
+                               kind_missing="foreign")
+        where = folder / target
+        try:
+            files, ident = _read_version(where)
+        except _Moved:
+            continue
+        if verify and target[-12:] not in _slices(version_digest(files)):
+            if not _still_there(folder, name, target, ident):
+                continue  # replaced while we read: read the new version
+            what = _damage(name, files, where)
+            raise CheckpointError(
+                f"checkpoint {name} in {folder} is damaged: {what} (its files do not "
+                "match the SHA-256 in the name of their folder). Delete "
+                f"{folder / name} and save or train it again")
+        contents, paths = {}, {}
+        for suffix in suffixes:
+            paths[suffix] = where / f"{name}{suffix}"
+            contents[suffix] = files.get(f"{name}{suffix}")
+            if contents[suffix] is None and suffix not in optional:
+                raise CheckpointError(f"checkpoint file not found: {paths[suffix]}",
+                                      kind="missing")
         return contents, paths
     raise CheckpointError(f"{folder / name} kept changing while it was read (another "
                           "process saving it over and over?)", kind="unreadable")
 
 
+def _check_course_pair(name, contents, paths):
+    """The course's published ``.tar`` must come with the course's ``.config``: its
+    files have published SHA-256s, the only check a pair without a history allows."""
+    tar, config = contents.get(".tar"), contents.get(".config")
+    pinned = COURSE_CHECKPOINT_SHA256.get(f"{name}.tar")
+    if pinned is None or tar is None or config is None:
+        return
+    if hashlib.sha256(tar).hexdigest() == pinned and hashlib.sha256(
+            config).hexdigest() != COURSE_CHECKPOINT_SHA256[f"{name}.config"]:
+        raise CheckpointError(
+            f"{paths['.config']} is not the config the course published with "
+            f"{paths['.tar']} (its SHA-256 differs): damaged or edited. Download it "
+            "again (af.fetch_course_checkpoints)")
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+
+
 def _write_new(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # less the umask
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
+        os, "O_CLOEXEC", 0), _FILE_MODE)  # less the umask, like any new file
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
 
-def clean_versions(folder, name, keep=None):
-    """Remove the versions of ``NAME`` that are not current, and links left by a
-    killed writer. Call with ``run_lock`` held. Returns the paths removed."""
-    folder = Path(folder)
-    current = keep
-    if current is None and (folder / name).is_symlink():
-        current = os.readlink(folder / name)
-    removed = []
-    for path in folder.glob(f".{name}.*"):
-        rest = path.name[len(name) + 1:]
-        if not (_VERSION.fullmatch(rest) or _LINK.fullmatch(rest)):
-            continue  # another name's file, or the lock
-        if path.name == current:
+def _remove(path):
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return False
+
+
+def _leftovers(folder, name, current):
+    """Entries of ``folder`` that writers of NAME left: versions other than
+    ``current``, staging folders and temporary links, and an older actfns's
+    temporary files (untouched for an hour)."""
+    staging = re.compile(rf"\.{re.escape(name)}\.[^.]+\.[0-9]+\.[0-9a-f]{{8}}"
+                         r"\.(new|link)")
+    wip_link = re.compile(rf"\.{re.escape(name)}\.link-[0-9a-f]{{12}}")
+    legacy = re.compile(rf"\.{re.escape(name)}\.(config|tar|history\.json)"
+                        r"\.[a-z0-9_]{8}\.tmp")
+    found = []
+    for path in folder.glob(f".{glob_escape(name)}.*"):
+        entry = path.name
+        if entry == current:
             continue
-        try:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            removed.append(path)
-        except OSError:
-            pass
-    return removed
+        if _is_version(name, entry) or staging.fullmatch(entry) or wip_link.fullmatch(
+                entry):
+            found.append(path)
+        elif legacy.fullmatch(entry):
+            try:
+                if time.time() - path.lstat().st_mtime > _LEGACY_TEMP_AGE:
+                    found.append(path)
+            except OSError:
+                pass
+    return found
+
+
+def glob_escape(text):
+    """``text`` with glob's special characters quoted."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _current(folder, name):
+    """The target of the link ``NAME`` (None if it is not a link)."""
+    try:
+        return os.readlink(folder / name)
+    except OSError:
+        return None
+
+
+def clean_versions(folder, name, keep=None):
+    """Remove what writers of NAME left: versions that are not current (``keep``, else
+    the link's target), staging folders and temporary links of killed writers. Call
+    with ``run_lock`` held. Returns the paths removed."""
+    folder, name = Path(folder), check_name(name)
+    current = _current(folder, name) if keep is None else keep
+    try:
+        found = _leftovers(folder, name, current)
+    except OSError:
+        return []
+    return [path for path in found if _remove(path)]
+
+
+def clean_leftovers(folder, name):
+    """:func:`clean_versions` if a killed writer left something and nobody is writing
+    NAME now (cheap when there is nothing to remove). Returns the paths removed."""
+    folder, name = Path(folder), check_name(name)
+    try:
+        if not _leftovers(folder, name, _current(folder, name)):
+            return []
+    except OSError:
+        return []
+    try:
+        lock = _acquire(folder, name, timeout=0)
+    except (Timeout, CheckpointError):
+        return []  # being written now, or a folder we cannot write
+    try:
+        return clean_versions(folder, name)
+    finally:
+        lock.release()
 
 
 def publish_files(folder, name, files):
@@ -179,61 +517,104 @@ def publish_files(folder, name, files):
     Returns:
         the folder of the new version.
     Raises:
-        CheckpointError: ``folder`` holds ``NAME.config``/``NAME.tar`` that actfns did
-            not write (kind ``"foreign"``), or ``NAME`` is not actfns's link.
+        CheckpointError: ``folder`` holds ``NAME.config``/``NAME.tar``, or a file or
+            folder ``NAME``, that actfns did not write (kind ``"foreign"``), or cannot
+            be written (``"unwritable"``).
     """
-    folder = checkpoint_dir(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with run_lock(folder, name):
-        link = folder / name
-        if (folder / f"{name}.config").exists() or (folder / f"{name}.tar").exists():
+    name = check_name(name)
+    folder = _folder(folder)
+    for suffix in files:
+        if not re.fullmatch(r"\.[\w.-]+", suffix):
+            raise ValueError(f"not a checkpoint file suffix: {suffix!r}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _unwritable(folder, err) from None
+    lock = _acquire(folder, name)
+    try:
+        layout, target = checkpoint_entry(folder, name)
+        if layout == "flat":
             raise CheckpointError(
                 f"{folder} holds {name}.config/{name}.tar written by someone else (the "
                 "course's published network?); actfns does not replace them. Load them "
                 f"with af.load_model({str(folder)!r}, {name!r}); to save or train "
                 f"{name} here, move them to another folder first", kind="foreign")
-        if link.exists() and not link.is_symlink():
-            raise CheckpointError(f"{link} is not a checkpoint link written by actfns; "
-                                  "move it away to save here", kind="foreign")
-        version = folder / f".{name}.v-{secrets.token_hex(6)}"
-        os.mkdir(version, 0o777)  # less the umask
+        if layout in ("folder", "file"):
+            raise CheckpointError(
+                f"{folder / name} is a {layout} that actfns did not make; actfns does "
+                "not replace it. Move it away to save here", kind="foreign")
+        clean_versions(folder, name, keep=target if layout == "version" else "")
+        named = {f"{name}{suffix}": data for suffix, data in files.items()}
+        version = next(folder / f".{name}.v-{s}" for s in _slices(version_digest(named))
+                       if _lstat(folder / f".{name}.v-{s}") is None)
+        stage = temp_name(folder / name, "new")
+        tmp_link = temp_name(folder / name, "link")
         try:
-            for suffix, data in files.items():
-                _write_new(version / f"{name}{suffix}", data)
-            fsync_dir(version)
-            tmp_link = folder / f".{name}.link-{secrets.token_hex(6)}"
+            os.mkdir(stage, 0o777)  # less the umask
+            for fname, data in named.items():
+                _write_new(stage / fname, data)
+            fsync_dir(stage)
+            os.rename(stage, version)
             os.symlink(version.name, tmp_link)
-            os.replace(tmp_link, link)  # the one step that makes the new files current
-        except BaseException:
-            shutil.rmtree(version, ignore_errors=True)
+            os.replace(tmp_link, folder / name)  # the one step that publishes it all
+        except BaseException as err:
+            for path in (tmp_link, stage):
+                _remove(path)
+            if _current(folder, name) != version.name:
+                _remove(version)
+            if isinstance(err, OSError):
+                raise _unwritable(folder, err) from None
             raise
         fsync_dir(folder)
         clean_versions(folder, name, keep=version.name)
+    finally:
+        lock.release()
     return version
+
+
+def checkpoint_bytes(model):
+    """``{".config": bytes, ".tar": bytes}`` of a network, in the course's format.
+
+    Raises:
+        TypeError: ``model`` has no ``state_dict``, or no JSON ``config`` dict.
+    """
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict) or not hasattr(model, "state_dict"):
+        raise TypeError(f"save_model needs a network with a config dict and a "
+                        f"state_dict (a BaseNetwork), got {type(model).__name__}")
+    try:
+        config_bytes = json.dumps(config, allow_nan=False).encode()
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the network's config cannot be saved as JSON ({err})") \
+            from None
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return {".config": config_bytes, ".tar": buffer.getvalue()}
 
 
 def save_model(model, model_path, model_name):
     """Save ``model.config`` and ``model.state_dict()`` as checkpoint ``model_name``.
 
     Both files become visible together (see the module docstring). Returns the
-    ``(config_file, model_file)`` paths.
+    ``(config_file, model_file)`` paths (through the link ``model_name``).
 
     Args:
         model: a ``BaseNetwork`` (anything with ``config`` and ``state_dict``).
         model_path: folder (``None``: :func:`actfns.checkpoint_dir`).
         model_name: checkpoint name, e.g. ``"FashionMNIST_relu"``.
+    Raises:
+        CheckpointError: the name holds files actfns did not write (``"foreign"``),
+            or the folder cannot be written (``"unwritable"``).
     """
+    check_name(model_name)
     version = publish_files(model_path, model_name, checkpoint_bytes(model))
     folder = version.parent / model_name
     return folder / f"{model_name}.config", folder / f"{model_name}.tar"
 
 
-def checkpoint_bytes(model):
-    """``{".config": bytes, ".tar": bytes}`` of a network, in the course's format."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return {".config": json.dumps(model.config).encode(), ".tar": buffer.getvalue()}
+# --------------------------------------------------------------------------------------
+# Loading
 
 
 def _check_archive(data, path):
@@ -249,6 +630,8 @@ def _check_archive(data, path):
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
+            if not infos:
+                raise zipfile.BadZipFile("the archive has no members")
             if len({i.filename for i in infos}) != len(infos):
                 raise zipfile.BadZipFile("two members share a name")
             for info in infos:
@@ -270,10 +653,10 @@ def _check_archive(data, path):
                         pass
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError,
             OSError, EOFError, RuntimeError, struct.error, KeyError, IndexError,
-            OverflowError, UnicodeDecodeError, zlib.error) as err:
+            OverflowError, UnicodeDecodeError, zlib.error, MemoryError) as err:
         raise CheckpointError(
-            f"{path} is damaged ({type(err).__name__}: {err}); delete it and retrain, "
-            "or download it again") from None
+            f"{path} is corrupt ({type(err).__name__}: {str(err)[:200]}); delete it "
+            "and retrain, or download it again") from None
 
 
 def _load_error_cause(err):
@@ -291,6 +674,8 @@ def _load_error_cause(err):
 
 
 def _map_location(map_location):
+    """A device for torch.load; a device this machine lacks is the caller's error
+    (``ValueError`` naming it), raised before any file is read."""
     if map_location is None:
         return None
     if callable(map_location) or isinstance(map_location, dict):
@@ -298,11 +683,17 @@ def _map_location(map_location):
     return get_device(map_location)
 
 
+def _is_cpu(map_location):
+    return map_location is None or (isinstance(map_location, torch.device)
+                                    and map_location.type == "cpu")
+
+
 def read_state(data, path, map_location="cpu"):
     """The state dict in a ``.tar``'s bytes: archive checked, tensors only.
 
     Raises:
-        CheckpointError: damaged, or not a state dict of tensors.
+        CheckpointError: damaged, or not a state dict of tensors. ValueError: the
+            file is intact but its tensors cannot be put on ``map_location``.
     """
     _check_archive(data, path)
     try:
@@ -316,6 +707,16 @@ def read_state(data, path, map_location="cpu"):
                 f"{refused.group(1)}, which weights-only loading refuses (loading it "
                 "could run untrusted code); save the weights with actfns.save_model "
                 "or torch.save(model.state_dict(), path)", kind="mismatch") from None
+        if not _is_cpu(map_location):
+            try:  # the file may be fine and the device the problem
+                torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            except Exception:  # noqa: BLE001 (damaged after all: reported below)
+                pass
+            else:
+                raise ValueError(
+                    f"{path} is intact, but its tensors cannot be put on "
+                    f"map_location={map_location!r} ({_load_error_cause(err)}); use a "
+                    "device this machine has, e.g. map_location='cpu'") from None
         raise CheckpointError(
             f"cannot load {path}: the file is truncated or corrupt "
             f"({_load_error_cause(err)}); delete it and retrain, or download it again"
@@ -338,20 +739,20 @@ def network_from_bytes(config_bytes, tar_bytes, paths, net=None, map_location="c
     config_file, model_file = paths[".config"], paths[".tar"]
     try:
         config = json.loads(config_bytes.decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise CheckpointError(f"model config file {config_file} is not valid JSON "
-                              f"({err}); delete it and retrain, or download it "
-                              "again") from None
+                              f"({str(err)[:200]}); delete it and retrain, or download "
+                              "it again") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_file} holds {json.dumps(config)[:60]}, not a "
                               "network config (a JSON object)")
     if net is None:
         try:
             net = BaseNetwork(act_fn=config.pop("act_fn"), **config)
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise CheckpointError(
                 f"{config_file} does not describe a BaseNetwork: {err}") from None
-        except RuntimeError as err:  # an allocation the machine cannot make
+        except (RuntimeError, MemoryError) as err:  # an allocation too large
             raise CheckpointError(f"the network of {config_file} cannot be built on "
                                   f"this machine: {str(err)[:200]}") from None
     state = read_state(tar_bytes, model_file, _map_location(map_location))
@@ -368,17 +769,23 @@ def load_model(model_path, model_name, net=None, map_location="cpu"):
     """Load checkpoint ``model_name`` from ``model_path`` (an actfns run or the
     course's ``NAME.config`` + ``NAME.tar``).
 
+    Leftovers of a killed writer of the same name are removed first.
+
     Args:
         net: if given, the weights are loaded into it; else a new ``BaseNetwork`` is
             built from the config.
         map_location: device for the loaded tensors.
     Raises:
-        CheckpointError: naming the file: missing, unreadable, truncated or corrupt
-            (every zip member is checked), names an unknown activation, or its tensors
-            do not fit the network. ``ValueError`` for a device this machine lacks.
+        CheckpointError: naming the file: missing, unreadable (e.g. no permission; not
+            damaged), truncated or corrupt (every zip member is checked, and every
+            file of an actfns run against its SHA-256), names an unknown activation,
+            or its tensors do not fit the network. ``ValueError`` for a device this
+            machine lacks, and for a name that cannot be a checkpoint's.
     """
-    folder = checkpoint_dir(model_path)
+    check_name(model_name)
+    folder = _folder(model_path)
     _map_location(map_location)  # a bad device is the caller's error, not the file's
+    clean_leftovers(folder, model_name)
     contents, paths = read_files(folder, model_name, (".config", ".tar"))
     return network_from_bytes(contents[".config"], contents[".tar"], paths, net,
                               map_location)

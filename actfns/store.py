@@ -2,11 +2,13 @@
 
 A run ``NAME`` is a checkpoint in the course's format (``NAME.config`` and
 ``NAME.tar``) plus ``NAME.history.json``, published together as one version of
-``NAME`` (see ``checkpoints``): readers see a whole run or none. The history records
-the run's fingerprint and the SHA-256 of the files it describes; a run is reused only
-when both match, so a damaged file or a run of other code or data is trained again,
-never reused. Checkpoints actfns did not write (no history: the course's published
-networks, or networks saved with ``save_model``) are never replaced.
+``NAME`` (see ``checkpoints``): readers see a whole run or none, and every file of it
+is checked against the SHA-256 in its version's name. The history records the run's
+fingerprint and the SHA-256 of the weights and config it describes; a run is reused
+only when both match, so a damaged file or a run of other code or data is trained
+again, never reused. Checkpoints actfns did not write (no history: the course's
+published networks, or networks saved with ``save_model``) are never replaced, and a
+file that cannot be read (e.g. no permission) is an error, never a reason to retrain.
 
 ``.NAME.lock`` is held while NAME is trained or written, so two processes (two
 chapters built side by side, workers of a sweep) train a run once: the second waits,
@@ -25,8 +27,10 @@ from filelock import Timeout
 
 from .checkpoints import (
     CheckpointError,
+    check_name,
     checkpoint_bytes,
-    checkpoint_layout,
+    checkpoint_entry,
+    clean_leftovers,
     clean_versions,
     network_from_bytes,
     publish_files,
@@ -59,46 +63,119 @@ class StoredRun:
         return self.history.fingerprint
 
 
+def _parse_history(data, path):
+    """The History in a history file's bytes; CheckpointError (``"damaged"``) naming
+    the file if it is not one."""
+    try:
+        history = History.from_dict(json.loads(data.decode()))
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as err:
+        raise CheckpointError(f"{path} is not a readable training history "
+                              f"({str(err)[:200]})") from None
+    if not (isinstance(history.sha256, dict) and isinstance(history.fingerprint, str)
+            and all(isinstance(v, str) for v in history.sha256.values())):
+        raise CheckpointError(f"{path} is not a readable training history (its "
+                              "fingerprint or sha256 entries are malformed)")
+    return history
+
+
 class RunStore:
     """The runs in one checkpoint folder (default: :func:`actfns.checkpoint_dir`)."""
 
     def __init__(self, folder=None):
-        self.folder = checkpoint_dir(folder)
+        try:
+            self.folder = checkpoint_dir(folder)
+        except PermissionError as err:
+            raise CheckpointError(f"cannot look into {err.filename or folder}: "
+                                  "permission denied", kind="unreadable") from None
 
     def __repr__(self):
         return f"RunStore({str(self.folder)!r})"
 
     def path(self, name):
         """Where run NAME's files are (a link to its current version)."""
-        return self.folder / name
+        return self.folder / check_name(name)
 
     @contextlib.contextmanager
     def lock(self, name, progress=None):
-        """Hold NAME's lock; say so (if ``progress``) when another process holds it."""
-        lock = run_lock(self.folder, name)
+        """Hold NAME's lock; say so (if ``progress``) when another process holds it.
+
+        Raises:
+            CheckpointError: the lock cannot be made (``"unwritable"`` folder).
+        """
+        check_name(name)
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if progress_enabled(progress):
-                print(f"{name}: another process is training it; waiting for it",
-                      flush=True)
-            lock.acquire()
+            lock = run_lock(self.folder, name)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                if progress_enabled(progress):
+                    print(f"{name}: another process is training it; waiting for it",
+                          flush=True)
+                lock.acquire()
+        except OSError as err:
+            raise CheckpointError(
+                f"cannot write in {self.folder}: {err.strerror or err}. Give yourself "
+                "write permission or point ACTFNS_CHECKPOINTS at a folder you can "
+                "write", kind="unwritable") from None
         try:
             yield
         finally:
             lock.release()
 
-    def _read(self, name):
-        """``(contents, paths, layout)`` of NAME with its history (None if absent)."""
-        layout = checkpoint_layout(self.folder, name)
+    def _read(self, name, verify=True):
+        """``(contents, paths, layout)`` of NAME with its history (None if absent);
+        layout as :func:`checkpoints.checkpoint_entry` gives it."""
+        layout, _ = checkpoint_entry(self.folder, name)
         if layout == "flat":  # the course's pair, or an older actfns's run
-            contents, paths = read_files(self.folder, name, (".config", ".tar"))
-            legacy = self.folder / f"{name}{HISTORY}"
-            contents[HISTORY] = legacy.read_bytes() if legacy.is_file() else None
-            paths[HISTORY] = legacy
+            contents, paths = read_files(self.folder, name, (".config", ".tar"),
+                                         verify=verify)
+            paths[HISTORY] = self.folder / f"{name}{HISTORY}"
+            try:
+                contents[HISTORY] = paths[HISTORY].read_bytes()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                contents[HISTORY] = None
+            except OSError as err:
+                raise CheckpointError(
+                    f"cannot read {paths[HISTORY]}: {err.strerror} (the file is not "
+                    "damaged; check its permissions)", kind="unreadable") from None
             return contents, paths, layout
-        contents, paths = read_files(self.folder, name, FILES, optional=(HISTORY,))
+        contents, paths = read_files(self.folder, name, FILES, optional=(HISTORY,),
+                                     verify=verify)
         return contents, paths, layout
+
+    def _owner(self, name):
+        """Whose NAME is: ``None`` (nothing there), ``"ours"`` (a run of this store),
+        ``"legacy"`` (an older actfns's run, ``NAME.config`` beside
+        ``NAME.history.json``) or ``"foreign"`` (anything else: never replaced).
+
+        Raises:
+            CheckpointError: a file of it cannot be read (``"unreadable"``): whose it is
+                cannot be told, so it is not replaced either.
+        """
+        layout, _ = checkpoint_entry(self.folder, name)
+        if layout in (None, "dangling"):
+            return None
+        if layout in ("folder", "file"):
+            return "foreign"
+        if layout == "flat":
+            contents, _, _ = self._read(name, verify=False)
+        else:
+            contents, _ = read_files(self.folder, name, FILES, optional=FILES,
+                                     verify=False)
+        if contents[HISTORY] is not None:
+            return "legacy" if layout == "flat" else "ours"
+        if layout == "version" and contents[".config"] is None and (
+                contents[".tar"] is None):
+            return None  # an empty version: nothing of anyone's is left in it
+        return "foreign"
+
+    def _foreign(self, name):
+        return CheckpointError(
+            f"{self.folder} holds a checkpoint {name} without an actfns training "
+            "history (the course's published network, or one saved with save_model, "
+            "or a folder actfns did not make); actfns does not reuse or replace it. "
+            f"Load it with af.load_model({str(self.folder)!r}, {name!r}), or move it "
+            f"to another folder to store the run {name} here", kind="foreign")
 
     def get(self, name, fingerprint=None, net=None, map_location="cpu"):
         """Run NAME's network and History, if it may be reused.
@@ -113,20 +190,13 @@ class RunStore:
                 ``"stale"`` (another fingerprint: other code, data or recipe),
                 ``"damaged"``, ``"mismatch"``, ``"foreign"`` (not written by actfns)
                 or ``"unreadable"`` (e.g. no permission; not damaged).
+            ValueError: ``map_location`` is a device this machine lacks.
         """
         self.tidy(name)
         contents, paths, layout = self._read(name)
-        if contents[HISTORY] is None:
-            raise CheckpointError(
-                f"{self.folder} holds a checkpoint {name} without an actfns training "
-                "history (the course's published network, or one saved with "
-                "save_model); actfns does not reuse or replace it. Load it with "
-                f"af.load_model({str(self.folder)!r}, {name!r})", kind="foreign")
-        try:
-            history = History.from_dict(json.loads(contents[HISTORY].decode()))
-        except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as err:
-            raise CheckpointError(f"{paths[HISTORY]} is not a readable training "
-                                  f"history ({err})") from None
+        if layout in ("folder", "file") or contents[HISTORY] is None:
+            raise self._foreign(name)
+        history = _parse_history(contents[HISTORY], paths[HISTORY])
         if layout == "flat" or not history.sha256:
             raise CheckpointError(f"{name} was stored by an older actfns",
                                   kind="stale")
@@ -144,7 +214,7 @@ class RunStore:
         try:
             net = network_from_bytes(contents[".config"], contents[".tar"], paths, net,
                                      map_location)
-        except CheckpointError:
+        except (CheckpointError, ValueError):
             if initial is not None:
                 net.load_state_dict(initial)  # as it was: the caller may train it
             raise
@@ -158,8 +228,10 @@ class RunStore:
         The history gets the SHA-256 of the files it describes. Returns the History.
 
         Raises:
-            CheckpointError: NAME is a checkpoint actfns did not write (``"foreign"``).
+            CheckpointError: NAME is a checkpoint actfns did not write (``"foreign"``)
+                or one that cannot be read (``"unreadable"``); nothing is replaced.
         """
+        check_name(name)
         files = checkpoint_bytes(net)
         history.sha256 = {suffix: sha256(data) for suffix, data in files.items()}
         return self.put_files(name, {**files, HISTORY: self._history_bytes(history)})
@@ -170,26 +242,40 @@ class RunStore:
 
     def put_files(self, name, files):
         """Publish a run's files (``{suffix: bytes}``, the history's SHA-256s already
-        filled in), e.g. downloaded ones, after the same checks as :meth:`put`."""
+        filled in), e.g. downloaded ones, after the same checks as :meth:`put`.
+
+        Raises:
+            ValueError: the files are not a run (another set of files, a history that
+                is not one, or SHA-256s that do not match the files).
+            CheckpointError: as :meth:`put`.
+        """
+        check_name(name)
+        if set(files) != set(FILES):
+            raise ValueError(f"a run is the files {', '.join(FILES)}; got "
+                             f"{', '.join(sorted(files))}")
+        try:
+            history = _parse_history(files[HISTORY], f"the history of {name}")
+        except CheckpointError as err:
+            raise ValueError(str(err)) from None
+        for suffix in (".config", ".tar"):
+            if history.sha256.get(suffix) != sha256(files[suffix]):
+                raise ValueError(f"the history of {name} does not record the SHA-256 "
+                                 f"of its {suffix} file; not stored")
         with self.lock(name, progress=False):
-            try:
-                contents, _, layout = self._read(name)
-            except CheckpointError as err:
-                if err.kind != "missing":
-                    raise
-                contents, layout = None, None
-            if contents is not None and contents[HISTORY] is None:
-                raise CheckpointError(
-                    f"{self.folder} holds a checkpoint {name} that actfns did not "
-                    "write (no training history: the course's published network, or "
-                    "one saved with save_model); actfns will not replace it. Move it "
-                    f"to another folder to store the run {name} here", kind="foreign")
-            if layout == "flat":  # an older actfns's run: ours to replace
+            owner = self._owner(name)
+            if owner == "foreign":
+                raise self._foreign(name)
+            if owner == "legacy":  # an older actfns's run: ours to replace
                 for suffix in FILES:
-                    (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+                    try:
+                        (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+                    except OSError as err:
+                        raise CheckpointError(
+                            f"cannot remove the older run {name} from {self.folder}: "
+                            f"{err.strerror}", kind="unwritable") from None
             publish_files(self.folder, name, files)
             self.touch(name)
-        return History.from_dict(json.loads(files[HISTORY].decode()))
+        return history
 
     def touch(self, name):
         """Mark run NAME as used now (the link's own modification time)."""
@@ -198,32 +284,27 @@ class RunStore:
 
     def tidy(self, name):
         """Remove what killed writers left of NAME, if nobody is writing it now."""
-        try:
-            lock = run_lock(self.folder, name)
-            lock.acquire(timeout=0)
-        except (Timeout, OSError):
-            return []
-        try:
-            return clean_versions(self.folder, name)
-        finally:
-            lock.release()
+        return clean_leftovers(self.folder, name)
 
     def names(self):
-        """Names of the runs in the store (actfns's links), sorted."""
+        """Names of the runs in the store (links to folders), sorted."""
         if not self.folder.is_dir():
             return []
         return sorted(p.name for p in self.folder.iterdir()
                       if p.is_symlink() and p.is_dir() and not p.name.startswith("."))
 
     def list(self):
-        """Every run of the store that has an actfns history, as ``StoredRun``s."""
+        """Every run of the store that has an actfns history and reads back intact, as
+        ``StoredRun``s (others are left out)."""
         runs = []
         for name in self.names():
             try:
-                contents, paths, _ = self._read(name)
-                history = History.from_dict(json.loads(contents[HISTORY].decode()))
-            except (CheckpointError, TypeError, ValueError, AttributeError):
-                continue  # foreign or damaged: not a run to list
+                contents, paths, layout = self._read(name)
+                if layout != "version" or contents[HISTORY] is None:
+                    continue  # not ours
+                history = _parse_history(contents[HISTORY], paths[HISTORY])
+            except (CheckpointError, ValueError):
+                continue  # damaged or unreadable: not a run to list
             runs.append(StoredRun(name, history, paths))
         return runs
 
@@ -234,7 +315,7 @@ class RunStore:
     def prune(self, unused_since):
         """Remove the runs not read or written since ``unused_since`` (a time in
         seconds since the epoch); returns their names. Checkpoints that actfns did
-        not write are kept."""
+        not write, and runs that cannot be read, are kept."""
         removed = []
         for name in self.names():
             try:
@@ -242,17 +323,15 @@ class RunStore:
                     if self.last_used(name) >= unused_since:
                         continue
                     try:
-                        contents, _, _ = self._read(name)
+                        if self._owner(name) != "ours":
+                            continue  # not ours, or nothing left
                     except CheckpointError:
-                        contents = None
-                    if contents is not None and contents[HISTORY] is None:
-                        continue  # not ours
+                        continue  # cannot be read: not ours to judge
                     target = self.folder / os.readlink(self.path(name))
                     self.path(name).unlink()
                     shutil.rmtree(target, ignore_errors=True)
                     clean_versions(self.folder, name, keep="")
                     removed.append(name)
-            except Timeout:
-                continue  # being trained right now: in use
+            except (Timeout, OSError):
+                continue  # being trained right now (in use), or cannot be changed
         return removed
-
