@@ -510,6 +510,23 @@ def clean_leftovers(folder, name):
         lock.release()
 
 
+def _refuse_foreign(folder, name):
+    """``checkpoint_entry``; CheckpointError (``"foreign"``) if NAME is something
+    actfns did not write."""
+    layout, target = checkpoint_entry(folder, name)
+    if layout == "flat":
+        raise CheckpointError(
+            f"{folder} holds {name}.config/{name}.tar written by someone else (the "
+            "course's published network?); actfns does not replace them. Load them "
+            f"with af.load_model({str(folder)!r}, {name!r}); to save or train "
+            f"{name} here, move them to another folder first", kind="foreign")
+    if layout in ("folder", "file"):
+        raise CheckpointError(
+            f"{folder / name} is a {layout} that actfns did not make; actfns does "
+            "not replace it. Move it away to save here", kind="foreign")
+    return layout, target
+
+
 def publish_files(folder, name, files):
     """Write ``{suffix: bytes}`` as ``NAME<suffix>`` into a new version of ``NAME``
     and make it current with one rename; older versions are removed.
@@ -526,23 +543,14 @@ def publish_files(folder, name, files):
     for suffix in files:
         if not re.fullmatch(r"\.[\w.-]+", suffix):
             raise ValueError(f"not a checkpoint file suffix: {suffix!r}")
+    _refuse_foreign(folder, name)  # before the lock: a refusal leaves no file behind
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _unwritable(folder, err) from None
     lock = _acquire(folder, name)
     try:
-        layout, target = checkpoint_entry(folder, name)
-        if layout == "flat":
-            raise CheckpointError(
-                f"{folder} holds {name}.config/{name}.tar written by someone else (the "
-                "course's published network?); actfns does not replace them. Load them "
-                f"with af.load_model({str(folder)!r}, {name!r}); to save or train "
-                f"{name} here, move them to another folder first", kind="foreign")
-        if layout in ("folder", "file"):
-            raise CheckpointError(
-                f"{folder / name} is a {layout} that actfns did not make; actfns does "
-                "not replace it. Move it away to save here", kind="foreign")
+        layout, target = _refuse_foreign(folder, name)
         clean_versions(folder, name, keep=target if layout == "version" else "")
         named = {f"{name}{suffix}": data for suffix, data in files.items()}
         version = next(folder / f".{name}.v-{s}" for s in _slices(version_digest(named))

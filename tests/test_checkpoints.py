@@ -1,13 +1,19 @@
-"""save_model / load_model: the course's file format, round trips, every bad-file case,
-and atomic writes."""
+"""save_model / load_model: the course's file format, the run layout (a link to a
+version named by its SHA-256), round trips, every bad-file case, and atomic writes.
 
+The fault injection (kill -9, concurrent processes, every single-byte change,
+permissions, umask) is in ``test_faults.py``."""
+
+import hashlib
 import io
 import json
 import os
 import stat
 import struct
+import threading
 import zipfile
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +21,7 @@ from torch import nn
 
 import actfns as af
 import actfns.checkpoints
+import actfns.env
 
 # ---------------------------------------------------------------------------------
 # The course's own code (tutorial 3), verbatim in substance: a plain nn.Module
@@ -148,12 +155,13 @@ def test_course_loader_reads_our_files(ckpt_dir, name):
     load_state_dict) reads what we write."""
     ours = af.BaseNetwork(name)
     af.save_model(ours, ckpt_dir, "ours")
-    with open(ckpt_dir / "ours.config") as f:
+    folder = ckpt_dir / "ours"  # the link to the current version: the course's layout
+    with open(folder / "ours.config") as f:
         config_dict = json.load(f)
     act_fn_name = config_dict["act_fn"].pop("name").lower()
     act_fn = COURSE_ACTS[act_fn_name](**config_dict.pop("act_fn"))
     theirs = course.BaseNetwork(act_fn=act_fn, **config_dict)
-    theirs.load_state_dict(torch.load(ckpt_dir / "ours.tar", weights_only=True))
+    theirs.load_state_dict(torch.load(folder / "ours.tar", weights_only=True))
     assert_same_weights(theirs, ours)
 
 
@@ -166,7 +174,8 @@ def test_course_loader_reads_our_files(ckpt_dir, name):
 def test_round_trip_rebuilds_the_network(ckpt_dir, act):
     net = small_net(act)
     config_file, model_file = af.save_model(net, ckpt_dir, "net")
-    assert config_file == ckpt_dir / "net.config" and model_file == ckpt_dir / "net.tar"
+    assert config_file == ckpt_dir / "net" / "net.config"
+    assert model_file == ckpt_dir / "net" / "net.tar"
     assert json.loads(config_file.read_text()) == net.config
     loaded = af.load_model(ckpt_dir, "net")
     assert loaded.config == net.config
@@ -188,43 +197,199 @@ def test_default_folder_is_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTFNS_CHECKPOINTS", str(tmp_path / "from_env"))
     net = small_net()
     af.save_model(net, None, "net")
-    assert (tmp_path / "from_env" / "net.tar").is_file()
+    assert (tmp_path / "from_env" / "net" / "net.tar").is_file()
     assert_same_weights(af.load_model(None, "net"), net)
+
+
+def listing(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+def version_of(folder, name):
+    """The version folder the link ``folder/name`` points to."""
+    return Path(folder) / os.readlink(Path(folder) / name)
 
 
 def test_save_creates_the_folder_and_overwrites(tmp_path):
     folder = tmp_path / "a" / "b"
     af.save_model(small_net(seed=0), folder, "net")
+    first = version_of(folder, "net")
     newer = small_net(seed=1)
     af.save_model(newer, folder, "net")
     assert_same_weights(af.load_model(folder, "net"), newer)
-    assert sorted(p.name for p in folder.iterdir()) == ["net.config", "net.tar"]
+    current = version_of(folder, "net")
+    assert current != first and not first.exists()  # the old version is removed
+    assert listing(folder) == [".net.lock", current.name, "net"]
+    assert (folder / "net").is_symlink() and listing(current) == ["net.config",
+                                                                   "net.tar"]
 
 
-def test_saved_files_have_the_usual_permissions(ckpt_dir):
-    mask = os.umask(0o022)
+def test_a_version_is_named_after_the_sha256_of_its_files(ckpt_dir):
+    af.save_model(small_net(), ckpt_dir, "net")
+    version = version_of(ckpt_dir, "net")
+    files = {p.name: p.read_bytes() for p in version.iterdir()}
+    digest = actfns.checkpoints.version_digest(files)
+    assert version.name == f".net.v-{digest[:12]}"
+    files["net.config"] += b" "
+    assert actfns.checkpoints.version_digest(files) != digest
+
+
+def test_saving_the_same_bytes_again_publishes_a_fresh_version(ckpt_dir):
+    """A version, once published, is never written again (a reader may be reading
+    it): the same files are published under the next slice of their SHA-256."""
+    net = small_net()
+    files = actfns.checkpoints.checkpoint_bytes(net)
+    first = actfns.checkpoints.publish_files(ckpt_dir, "net", files)
+    second = actfns.checkpoints.publish_files(ckpt_dir, "net", files)
+    assert first != second and second == version_of(ckpt_dir, "net")
+    assert not first.exists()
+    assert_same_weights(af.load_model(ckpt_dir, "net"), net)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_saved_files_are_read_only_and_get_the_umask(tmp_path, mask):
+    """Modes come from the umask, as for any new file (nothing process-wide is
+    changed); a version's files are read-only: they never change once published."""
+    old = os.umask(mask)
     try:
-        af.save_model(small_net(), ckpt_dir, "net")
+        af.save_model(small_net(), tmp_path, "net")
     finally:
-        os.umask(mask)
+        os.umask(old)
+    version = version_of(tmp_path, "net")
     for name in ("net.config", "net.tar"):
-        assert stat.S_IMODE((ckpt_dir / name).stat().st_mode) == 0o644, name
+        assert stat.S_IMODE((version / name).stat().st_mode) == 0o444 & ~mask, name
+    assert stat.S_IMODE(version.stat().st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE((tmp_path / ".net.lock").stat().st_mode) == 0o666 & ~mask
 
 
 def test_saved_tensors_are_detached_cpu(ckpt_dir):
     af.save_model(small_net(), ckpt_dir, "net")
-    state = torch.load(ckpt_dir / "net.tar", weights_only=True)
+    state = torch.load(ckpt_dir / "net" / "net.tar", weights_only=True)
     assert all(t.device.type == "cpu" and not t.requires_grad for t in state.values())
 
 
+def test_a_network_without_a_config_is_a_clear_error(ckpt_dir):
+    with pytest.raises(TypeError, match="config dict and a state_dict"):
+        af.save_model(nn.Linear(2, 2), ckpt_dir, "net")
+    net = small_net()
+    net.config = dict(net.config, act_fn=object())
+    with pytest.raises(TypeError, match="cannot be saved as JSON"):
+        af.save_model(net, ckpt_dir, "net")
+    assert not (ckpt_dir / "net").exists()
+
+
 # ---------------------------------------------------------------------------------
-# Bad files: a CheckpointError that names the file
+# Names
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("", "is empty"),
+    (".", "is not a name"),
+    ("..", "is not a name"),
+    ("a/b", "path separator"),
+    ("../escaped", "path separator"),
+    ("/tmp/net", "path separator"),
+    ("a\\b", "path separator"),
+    ("a\0b", "NUL"),
+    (".hidden", "starts with '.'"),
+    ("net.tar", "without it"),
+    ("net.config", "without it"),
+    ("x" * 201, "at most 200"),
+    ("\udcff", "cannot be encoded"),
+])
+def test_odd_names_are_clear_errors(tmp_path, name, words):
+    folder = tmp_path / "ckpt"
+    with pytest.raises(ValueError, match=words):
+        af.save_model(small_net(), folder, name)
+    with pytest.raises(ValueError, match=words):
+        af.load_model(folder, name)
+    assert not folder.exists() or listing(folder) == []
+    assert listing(tmp_path) in ([], ["ckpt"])  # nothing written beside it either
+
+
+@pytest.mark.parametrize("name", [None, 3, Path("net"), b"net"])
+def test_a_name_must_be_a_string(ckpt_dir, name):
+    with pytest.raises(TypeError, match="must be a string"):
+        af.save_model(small_net(), ckpt_dir, name)
+
+
+def test_a_long_name_that_fits_works(ckpt_dir):
+    name = "n" * 200
+    net = small_net()
+    af.save_model(net, ckpt_dir, name)
+    assert_same_weights(af.load_model(ckpt_dir, name), net)
+
+
+# ---------------------------------------------------------------------------------
+# Files actfns did not write are never replaced
+
+
+def snapshot(folder):
+    """Every entry under ``folder`` with its bytes (files) or target (links)."""
+    out = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_symlink():
+            out[str(path)] = ("link", os.readlink(path))
+        elif path.is_file():
+            out[str(path)] = ("file", path.read_bytes())
+        else:
+            out[str(path)] = ("folder",)
+    return out
+
+
+def test_the_courses_pair_is_never_replaced(ckpt_dir):
+    theirs = small_net(seed=3)
+    course.save_model(theirs, ckpt_dir, "net")
+    before = snapshot(ckpt_dir)
+    with pytest.raises(af.CheckpointError, match="does not replace them") as info:
+        af.save_model(small_net(seed=4), ckpt_dir, "net")
+    assert info.value.kind == "foreign"
+    assert snapshot(ckpt_dir) == before
+    assert_same_weights(af.load_model(ckpt_dir, "net"), theirs)
+
+
+@pytest.mark.parametrize("what", ["folder", "link", "file"])
+def test_a_folder_link_or_file_named_like_the_checkpoint_is_kept(tmp_path, what):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    theirs = small_net(seed=3)
+    if what == "folder":  # e.g. the course's files in a folder of their own
+        course.save_model(theirs, ckpt / "net", "net")
+    elif what == "link":
+        course.save_model(theirs, tmp_path / "elsewhere", "net")
+        (ckpt / "net").symlink_to(tmp_path / "elsewhere")
+    else:
+        (ckpt / "net").write_text("a note")
+    before = snapshot(tmp_path)
+    with pytest.raises(af.CheckpointError, match="did not make") as info:
+        af.save_model(small_net(seed=4), ckpt, "net")
+    assert info.value.kind == "foreign"
+    assert snapshot(tmp_path) == before
+    if what == "file":
+        with pytest.raises(af.CheckpointError, match="is a file, not a checkpoint"):
+            af.load_model(ckpt, "net")
+    else:  # loads as it is
+        assert_same_weights(af.load_model(ckpt, "net"), theirs)
+
+
+def test_a_run_and_a_pair_of_the_same_name_is_ambiguous(ckpt_dir):
+    af.save_model(small_net(seed=0), ckpt_dir, "net")
+    course.save_model(small_net(seed=1), ckpt_dir, "net")
+    with pytest.raises(af.CheckpointError, match="both") as info:
+        af.load_model(ckpt_dir, "net")
+    assert info.value.kind == "ambiguous"
+    assert_same_weights(af.load_model(ckpt_dir / "net", "net"), small_net(seed=0))
+
+
+# ---------------------------------------------------------------------------------
+# Bad files: a CheckpointError that names the file. These use the course's pair
+# (no SHA-256 to check against), so that every check of the contents is reached.
 
 
 @pytest.fixture
 def saved(ckpt_dir):
     net = small_net()
-    af.save_model(net, ckpt_dir, "net")
+    course.save_model(net, ckpt_dir, "net")
     return ckpt_dir, net
 
 
@@ -243,8 +408,9 @@ def test_missing_weights(saved):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(af.CheckpointError, match="not found"):
+    with pytest.raises(af.CheckpointError, match="no checkpoint net") as info:
         af.load_model(tmp_path / "nowhere", "net")
+    assert info.value.kind == "missing"
 
 
 @pytest.mark.parametrize("keep", [0.0, 0.01, 0.5, 0.9, 0.999])
@@ -266,8 +432,7 @@ def test_garbage_weights(saved):
 @pytest.mark.parametrize(("data", "cause"), [
     (b"not a checkpoint", "UnpicklingError: Unsupported operand 110"),
     (b"", "EOFError)"),
-    (b"PK\x03\x04garbage", "RuntimeError: PytorchStreamReader failed reading zip "
-                           "archive: not a ZIP archive)"),
+    (b"PK\x03\x04garbage", "BadZipFile: File is not a zip file)"),
 ])
 def test_damaged_file_error_gives_the_cause_without_torchs_advice(saved, data, cause):
     """torch.load's message for these files advises weights_only=False, which would
@@ -282,12 +447,15 @@ def test_damaged_file_error_gives_the_cause_without_torchs_advice(saved, data, c
     assert message.endswith("delete it and retrain, or download it again")
 
 
+def _member(data, suffix):
+    return next(i for i in zipfile.ZipFile(io.BytesIO(data)).infolist()
+                if i.filename.endswith(suffix))
+
+
 def _tensor_data_offset(path, member_suffix):
     """Byte offset of a member's data inside the zip file written by torch.save."""
     data = path.read_bytes()
-    info = next(i for i in zipfile.ZipFile(io.BytesIO(data)).infolist()
-                if i.filename.endswith(member_suffix))
-    h = info.header_offset
+    h = _member(data, member_suffix).header_offset
     name_len, extra_len = struct.unpack("<HH", data[h + 26:h + 30])
     return h + 30 + name_len + extra_len
 
@@ -305,16 +473,74 @@ def test_flipped_bit_inside_a_tensor_is_detected(saved):
         af.load_model(folder, "net")
 
 
+def _central_entry(data, suffix):
+    """Offset of a member's central-directory entry."""
+    info = _member(bytes(data), suffix)
+    return _find_central(data, zipfile.ZipFile(io.BytesIO(bytes(data))).start_dir,
+                         info.filename)
+
+
+def _find_central(data, start, filename):
+    offset = start
+    while data[offset:offset + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack(
+            "<HHH", data[offset + 28:offset + 34])
+        if data[offset + 46:offset + 46 + name_len].decode() == filename:
+            return offset
+        offset += 46 + name_len + extra_len + comment_len
+    raise AssertionError(filename)
+
+
+def _set_directory_bit(data):
+    entry = _central_entry(data, "data/0")
+    data[entry + 38] |= 0x10  # external attributes: MS-DOS "directory"
+
+
+def _set_patch_flag(data):
+    data[_central_entry(data, "data/0") + 8] |= 0x20  # "compressed patch data"
+
+
+def _set_compression(data):
+    data[_central_entry(data, "data/0") + 10] = 99  # an unknown method
+
+
+def _cut_directory(data):
+    del data[-10:]
+
+
+@pytest.mark.parametrize(("damage", "words"), [
+    (_set_directory_bit, "marked as a folder"),
+    (_set_patch_flag, "NotImplementedError"),
+    (_set_compression, "not stored as torch.save stores it"),
+    (_cut_directory, "BadZipFile"),
+])
+def test_damage_to_the_zip_directory_is_an_error_naming_the_file(saved, damage,
+                                                                  words):
+    """Issue 17: the directory bit made torch return uninitialised memory; other
+    bytes of the zip directory escaped as NotImplementedError / BadZipFile."""
+    folder, _ = saved
+    path = folder / "net.tar"
+    data = bytearray(path.read_bytes())
+    damage(data)
+    path.write_bytes(bytes(data))
+    with pytest.raises(af.CheckpointError, match=words) as info:
+        af.load_model(folder, "net")
+    assert str(path) in str(info.value) and info.value.kind == "damaged"
+
+
 @pytest.mark.parametrize(("text", "words"), [
     ("{not json", "not valid JSON"),
     ("", "not valid JSON"),
     ("[1, 2]", "not a network config"),
     ("null", "not a network config"),
+    ("[" * 100000, "not valid JSON"),
     ('{"input_size": 12, "num_classes": 3, "hidden_sizes": [8, 6]}', "act_fn"),
     ('{"act_fn": {"name": "ReLU"}, "input_size": 12, "num_classes": 3, '
      '"hidden_sizes": [8, 6], "dropout": 0.5}', "dropout"),
     ('{"act_fn": {"name": "ReLU"}, "input_size": 12, "num_classes": 3, '
      '"hidden_sizes": "8"}', "hidden_sizes"),
+    ('{"act_fn": {"name": "ReLU"}, "input_size": 12, "num_classes": 3, '
+     '"hidden_sizes": [1000000000000]}', "hidden sizes"),
 ])
 def test_bad_config(saved, text, words):
     folder, _ = saved
@@ -399,41 +625,151 @@ def test_a_whole_pickled_model_is_refused_with_a_short_hint(saved):
     assert "state_dict()" in message and len(message) < 400
 
 
+def test_the_courses_published_pair_must_keep_its_config(saved, monkeypatch):
+    """The course's files have published SHA-256s: its .tar with another .config (an
+    edited LeakyReLU alpha loads without any other error) is refused."""
+    folder, _ = saved
+    (folder / "net.config").unlink()
+    (folder / "net.tar").unlink()
+    net = small_net("leakyrelu")
+    course.save_model(net, folder, "FashionMNIST_leakyrelu")
+    pins = {f"FashionMNIST_leakyrelu{s}": hashlib.sha256(
+        (folder / f"FashionMNIST_leakyrelu{s}").read_bytes()).hexdigest()
+        for s in (".config", ".tar")}
+    monkeypatch.setattr(actfns.checkpoints, "COURSE_CHECKPOINT_SHA256", pins)
+    assert_same_weights(af.load_model(folder, "FashionMNIST_leakyrelu"), net)
+    config = folder / "FashionMNIST_leakyrelu.config"
+    config.write_text(config.read_text().replace("0.1", "0.7"))
+    with pytest.raises(af.CheckpointError, match="not the config the course "
+                                                 "published") as info:
+        af.load_model(folder, "FashionMNIST_leakyrelu")
+    assert str(config) in str(info.value)
+
+
 # ---------------------------------------------------------------------------------
-# Atomic writes
+# actfns's runs: every file is checked against the SHA-256 in its version's name
 
 
-def test_interrupted_save_keeps_the_previous_checkpoint(saved, monkeypatch):
-    folder, good = saved
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    real_save = torch.save
+@pytest.fixture
+def ours(ckpt_dir):
+    net = small_net("leakyrelu")
+    af.save_model(net, ckpt_dir, "net")
+    return ckpt_dir, net
 
-    def crashing_save(obj, f, *args, **kwargs):
-        buffer = io.BytesIO()
-        real_save(obj, buffer)
-        f.write(buffer.getvalue()[:1000])  # part of the file is written ...
-        raise KeyboardInterrupt("interrupted")  # ... then the process is interrupted
 
-    monkeypatch.setattr(torch, "save", crashing_save)
+def _edit(path, change):
+    path.chmod(0o644)  # a version's files are read-only
+    path.write_bytes(change(path.read_bytes()))
+
+
+@pytest.mark.parametrize(("file", "change"), [
+    ("net.tar", lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:]),
+    ("net.tar", lambda b: b[:-1]),
+    ("net.config", lambda b: b.replace(b"0.1", b"0.7")),  # loads, but is not ours
+    ("net.config", lambda b: b + b"\n"),
+])
+def test_a_changed_byte_in_a_version_is_an_error_naming_the_file(ours, file, change):
+    folder, _ = ours
+    version = version_of(folder, "net")
+    _edit(version / file, change)
+    with pytest.raises(af.CheckpointError, match="damaged") as info:
+        af.load_model(folder, "net")
+    assert str(version / file) in str(info.value) and info.value.kind == "damaged"
+
+
+def test_a_missing_or_extra_file_in_a_version_is_an_error(ours):
+    folder, _ = ours
+    version = version_of(folder, "net")
+    (version / "notes.txt").write_text("mine")
+    with pytest.raises(af.CheckpointError, match="notes.txt is not a file actfns"):
+        af.load_model(folder, "net")
+    (version / "notes.txt").unlink()
+    (version / "net.config").unlink()
+    with pytest.raises(af.CheckpointError, match=r"net\.config is missing"):
+        af.load_model(folder, "net")
+
+
+def test_leftovers_of_a_killed_writer_are_removed_by_the_next_load(ours):
+    """A writer killed before its rename leaves a staging folder, a version that was
+    never made current, or a temporary link; the next load removes them (the kill
+    itself is in test_faults.py)."""
+    folder, net = ours
+    current = version_of(folder, "net").name
+    stage = actfns.env.temp_name(folder / "net", "new")
+    stage.mkdir()
+    (stage / "net.tar").write_bytes(b"half")
+    unpublished = folder / ".net.v-0123456789ab"
+    unpublished.mkdir()
+    link = actfns.env.temp_name(folder / "net", "link")
+    link.symlink_to(unpublished.name)
+    older = folder / ".net.tar.k3j_x9a2.tmp"  # an older actfns's temp file, an hour old
+    older.write_bytes(b"half")
+    os.utime(older, (0, 0))
+    other = folder / ".net2.v-0123456789ab"  # another name's: not ours to remove
+    other.mkdir()
+    assert_same_weights(af.load_model(folder, "net"), net)
+    assert listing(folder) == [".net.lock", current, ".net2.v-0123456789ab", "net"]
+
+
+def test_leftovers_stay_while_a_writer_holds_the_lock(ours):
+    folder, net = ours
+    unpublished = folder / ".net.v-0123456789ab"
+    unpublished.mkdir()
+    held, release = threading.Event(), threading.Event()
+
+    def writer():  # another thread is another holder (the lock is per thread)
+        with actfns.checkpoints.run_lock(folder, "net"):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(30)
+        assert_same_weights(af.load_model(folder, "net"), net)
+        assert unpublished.exists()  # maybe being written: left alone
+    finally:
+        release.set()
+        thread.join()
+    af.load_model(folder, "net")
+    assert not unpublished.exists()
+
+
+def test_an_interrupted_save_keeps_the_previous_checkpoint(ours, monkeypatch):
+    folder, good = ours
+    before = snapshot(folder)
+    real_fsync = os.fsync
+    calls = []
+
+    def interrupted_fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the first file is written, the second one half
+            raise KeyboardInterrupt("interrupted")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", interrupted_fsync)
     with pytest.raises(KeyboardInterrupt):
         af.save_model(small_net(seed=5), folder, "net")
     monkeypatch.undo()
-
-    after = {p.name: p.read_bytes() for p in folder.iterdir()}
-    assert after == before  # same files (no temporary left), same bytes
+    assert snapshot(folder) == before  # same files (no staging left), same bytes
     assert_same_weights(af.load_model(folder, "net"), good)
 
 
-def test_atomic_write_failure_leaves_no_file(tmp_path):
-    target = tmp_path / "x.bin"
+# ---------------------------------------------------------------------------------
+# Devices
 
-    def fail(f):
-        f.write(b"partial")
-        raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
-        actfns.checkpoints.atomic_write(target, fail)
-    assert list(tmp_path.iterdir()) == []
-    actfns.checkpoints.atomic_write(target, lambda f: f.write(b"whole"))
-    assert target.read_bytes() == b"whole"
-    assert list(tmp_path.iterdir()) == [target]
+def _absent_cuda():
+    """A CUDA device this machine does not have."""
+    return f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
+
+
+def test_a_device_this_machine_lacks_is_not_called_corrupt(ours):
+    folder, net = ours
+    device = _absent_cuda()
+    for where in (device, torch.device(device), {"cpu": device}):
+        with pytest.raises(ValueError, match="cuda") as info:
+            af.load_model(folder, "net", map_location=where)
+        message = str(info.value)
+        assert "corrupt" not in message and "damaged" not in message
+    assert_same_weights(af.load_model(folder, "net"), net)
