@@ -4,6 +4,9 @@ Both return DataFrames (one row per activation layer); ``plotting.plot_lines`` d
 them. The depth chapter of the book is built on these two functions.
 """
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import pandas as pd
 import torch
 
@@ -40,7 +43,8 @@ def neuron_census(net, dataset, batch_size=4096, device=None):
     return df.assign(dead_frac=df.dead / df.units, inactive_frac=df.inactive / df.units)
 
 
-def depth_sweep(acts, depths, dataset, width=256, seed=COURSE_SEED, device=None):
+def depth_sweep(acts, depths, dataset, width=256, seed=COURSE_SEED, device=None,
+                executor=None):
     """:func:`neuron_census` of untrained networks of ``depth`` hidden layers.
 
     The network of each activation and depth is a ``BaseNetwork`` with hidden sizes
@@ -50,6 +54,11 @@ def depth_sweep(acts, depths, dataset, width=256, seed=COURSE_SEED, device=None)
     layers after it. So one census of the deepest network gives every depth's rows
     exactly (the tests check this against networks built one by one).
 
+    ``executor`` (a ``concurrent.futures.Executor`` of processes, or a Dask
+    ``Client`` whose workers have one thread each) takes one activation per task;
+    ``dataset`` travels with each task, so on a cluster pass a split of
+    ``af.DataSource().load()``, which the workers load themselves.
+
     Returns:
         the census rows with ``activation`` and ``depth`` columns in front.
     """
@@ -58,6 +67,19 @@ def depth_sweep(acts, depths, dataset, width=256, seed=COURSE_SEED, device=None)
     depths = sorted(set(depths))
     if not depths or depths[0] < 1:
         raise ValueError(f"depths must be positive integers, got {depths!r}")
+    if executor is not None:
+        if hasattr(executor, "get_executor"):  # a Dask Client
+            executor = executor.get_executor()
+        if isinstance(executor, ThreadPoolExecutor):
+            raise ValueError(
+                "depth_sweep cannot run on a ThreadPoolExecutor: its tasks would "
+                "share torch's global random generator, which seeds the networks, "
+                "and get other weights than asked for; use a ProcessPoolExecutor or "
+                "a Dask cluster with one thread per worker")
+        task = functools.partial(depth_sweep, depths=depths, dataset=dataset,
+                                 width=width, seed=seed, device=device)
+        frames = list(executor.map(task, [[act] for act in acts]))
+        return pd.concat(frames, ignore_index=True)
     frames = []
     for act in acts:
         net = initial_network(act, seed, (width,) * depths[-1],

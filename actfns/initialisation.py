@@ -4,7 +4,9 @@ what each scheme does to activations and gradients at the start of training.
 Every function returns data (networks, DataFrames); the figures are in ``plotting``.
 """
 
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import torch
@@ -106,10 +108,13 @@ def initial_network(act_fn, seed=COURSE_SEED, hidden_sizes=COURSE_HIDDEN_SIZES,
 
 
 def init_study(acts, schemes, X, y, hidden_sizes=COURSE_HIDDEN_SIZES,
-               seed=COURSE_SEED, num_classes=COURSE_NUM_CLASSES):
+               seed=COURSE_SEED, num_classes=COURSE_NUM_CLASSES, executor=None):
     """Activation std and weight-gradient size per layer at initialisation.
 
     One network per (activation, scheme): :func:`initial_network` with ``seed``.
+    ``executor`` (a ``concurrent.futures.Executor`` of processes, or a Dask
+    ``Client`` whose workers have one thread each) computes one (activation, scheme)
+    per task; the batch ``X``, ``y`` travels with each task.
 
     Returns:
         DataFrame with ``activation``, ``scheme``, ``layer``, ``act_std`` and
@@ -117,6 +122,20 @@ def init_study(acts, schemes, X, y, hidden_sizes=COURSE_HIDDEN_SIZES,
         ``grad_norm`` (Frobenius norm of dL/dW on the batch X, y) and ``grad_rms``
         (its root mean square entry, comparable between layers of different sizes).
     """
+    if executor is not None:
+        if hasattr(executor, "get_executor"):  # a Dask Client
+            executor = executor.get_executor()
+        if isinstance(executor, ThreadPoolExecutor):
+            raise ValueError(
+                "init_study cannot run on a ThreadPoolExecutor: its tasks would "
+                "share torch's global random generator, which seeds the networks, "
+                "and get other weights than asked for; use a ProcessPoolExecutor or "
+                "a Dask cluster with one thread per worker")
+        task = functools.partial(init_study, X=X, y=y, hidden_sizes=hidden_sizes,
+                                 seed=seed, num_classes=num_classes)
+        pairs = [(act, scheme) for act in acts for scheme in schemes]
+        frames = executor.map(task, [[a] for a, _ in pairs], [[s] for _, s in pairs])
+        return pd.concat(list(frames), ignore_index=True)
     frames = []
     for act in acts:
         for scheme in schemes:

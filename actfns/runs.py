@@ -273,10 +273,42 @@ def train_run(spec, data, *, store=None, device=None, progress=None, overwrite=F
     return net, history
 
 
-def train_runs(specs, data, *, store=None, device=None, progress=None):
-    """:func:`train_run` for each spec, in order; returns their Histories."""
-    return [train_run(spec, data, store=store, device=device, progress=progress)[1]
-            for spec in specs]
+def train_runs(specs, data, *, executor=None, store=None, device=None, progress=None,
+               threads=None):
+    """Train (or reuse) every run of ``specs``: serially, or as tasks on ``executor``.
+
+    Each task is one spec and a description of the data (``af.DataSource``); the
+    worker loads the data itself (once per process), trains or reuses the run through
+    the store, and sends back its History. The store's per-run lock keeps two workers
+    from training one run; a run whose worker died is not stored, so calling the same
+    sweep again trains only what is missing. One progress bar counts the runs done,
+    running and failed.
+
+    Args:
+        specs: ``RunSpec``s.
+        data: ``FashionMNISTData`` or an ``af.DataSource``. With an executor, data
+            from ``af.load_fashion_mnist()`` or ``DataSource.load()``: the workers
+            load it again from their own ``$ACTFNS_DATA`` (or the source's root).
+        executor: None (serial, in this process), a
+            ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``
+            (spawn or forkserver start method), or a Dask ``Client`` (or its
+            ``get_executor()``).
+        store: a ``RunStore`` or folder (None: ``$ACTFNS_CHECKPOINTS``); on a
+            cluster, a folder every worker sees under this path.
+        threads: torch threads per run (default: this process's when serial, 1 on an
+            executor). The same seed and thread count give the same weights.
+    Returns:
+        the runs' Histories, in the order of ``specs``.
+    Raises:
+        SweepError: some runs failed; raised once every other run has finished. Its
+            message names each failed run with its error, and ``results`` holds every
+            run (History or ``RunFailure``, with the worker's traceback).
+    """
+    # the executor machinery lives in sweep, beside the command line that uses it
+    from .sweep import run_specs
+
+    return run_specs(specs, data, executor=executor, store=store, device=device,
+                     progress=progress, threads=threads)
 
 
 def _spec(act_fn, seed, hidden_sizes, init, recipe_changes):

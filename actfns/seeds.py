@@ -27,14 +27,19 @@ def seed_specs(acts, seeds, **spec):
             for act in acts for seed in seeds]
 
 
-def train_seeds(acts, data, seeds, *, store=None, device=None, progress=None, **spec):
+def train_seeds(acts, data, seeds, *, store=None, device=None, progress=None,
+                executor=None, threads=None, **spec):
     """Train (or reuse) one network per activation and seed.
+
+    ``executor`` and ``threads``: where the runs are trained, as for
+    :func:`actfns.train_runs` (default: serially, in this process).
 
     Returns:
         ``{activation name: {seed: History}}``; the networks are not kept.
     """
     specs = seed_specs(acts, seeds, **spec)
-    histories = train_runs(specs, data, store=store, device=device, progress=progress)
+    histories = train_runs(specs, data, executor=executor, store=store, device=device,
+                           progress=progress, threads=threads)
     result = {}
     for run, history in zip(specs, histories):
         result.setdefault(run.act_name, {})[run.seed] = history

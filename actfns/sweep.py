@@ -1,0 +1,519 @@
+"""Sweeps: many training runs on any ``concurrent.futures`` executor, and their summary.
+
+A sweep is a list of ``RunSpec``s. :func:`run_specs` (``af.train_runs`` with an
+``executor``) sends each as one small task: the spec, a :class:`DataSource` (how to
+load the data, not the data) and the store's folder. The worker loads the data itself,
+once per process, trains or reuses the run through the run store (``train_run``) and
+returns its History, or a :class:`RunFailure` with the run's name and traceback. The
+run store's per-run lock keeps two workers from training one run, and its atomic
+publish means a worker killed mid-run leaves no half-written run: calling the same
+sweep again trains only what is missing.
+
+The executor may be ``None`` (serial, in this process), a ``ProcessPoolExecutor``
+(use the ``spawn`` or ``forkserver`` start method: torch's threads do not survive a
+fork), or a Dask cluster's (``Client.get_executor()``, or the ``Client`` itself).
+Results come back in the order of the specs and equal a serial run's: the same seed
+and the same number of torch threads give the same weights.
+
+``python -m actfns sweep`` is the command line for it (see ``__main__``).
+"""
+
+import contextlib
+import hashlib
+import os
+import socket
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from filelock import Timeout
+from torch.utils.data import TensorDataset
+from tqdm.auto import tqdm
+
+from .checkpoints import run_lock
+from .course import COURSE_NUM_VAL, COURSE_SEED
+from .data import DatasetError, FashionMNISTData, load_fashion_mnist
+from .env import atomic_write, progress_enabled
+from .runs import RunSpec, code_hash, torch_release, train_run
+from .seeds import compare_to_best, runs_frame, seed_specs, summarize_runs
+from .store import RunStore
+
+__all__ = ["DataSource", "RunFailure", "SweepError", "run_specs", "sweep_specs",
+           "sweep_tables", "screen_table", "write_sweep", "cluster_executor",
+           "SWEEP_ACTIVATIONS"]
+
+SWEEP_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish", "gelu",
+                     "mish", "selu")
+"""The several-seeds chapter's nine activations: the course's six, GELU, Mish, SELU."""
+
+SPLITS = ("train", "val", "test")
+_LOADED = {}  # DataSource -> FashionMNISTData, per process (a worker loads it once)
+_FINGERPRINTS = {}  # DataSource -> its data's fingerprint
+# One run at a time per process: torch's global generator draws the initial weights,
+# and two tasks in threads of one process (a thread pool, a Dask worker with several
+# threads) would interleave their draws and train other networks than asked for.
+_ONE_RUN = threading.Lock()
+
+
+# --------------------------------------------------------------------------------------
+# The data, described
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """How a process loads FashionMNIST: a small picklable description that a worker
+    loads itself (once per process) instead of receiving 200 MB of tensors.
+
+    Args:
+        root: dataset root as the worker sees it (None: the worker's own
+            ``$ACTFNS_DATA``, else ``~/.cache/actfns/data``).
+        seed, num_val: the train/validation split (``load_fashion_mnist``'s).
+        sizes: ``(train, val, test)``: keep only the first images of each split
+            (None: all), for quick trials and tests.
+        download: let torchvision download missing files (off by default: many
+            workers downloading into one folder at once would race).
+    """
+
+    root: str | None = None
+    seed: int = COURSE_SEED
+    num_val: int = COURSE_NUM_VAL
+    sizes: tuple | None = None
+    download: bool = False
+
+    def __post_init__(self):
+        if self.root is not None:
+            object.__setattr__(self, "root", os.fspath(self.root))
+        if self.sizes is not None:
+            sizes = tuple(self.sizes)
+            if len(sizes) != 3 or any(isinstance(n, bool) or not isinstance(n, int)
+                                      or n < 1 for n in sizes):
+                raise ValueError("sizes must be three whole numbers >= 1 (images kept "
+                                 f"of train, val and test), got {self.sizes!r}")
+            object.__setattr__(self, "sizes", sizes)
+
+    def load(self):
+        """The data (``FashionMNISTData``), loaded once per process and kept.
+
+        Its splits pickle as this description, so a task that carries them carries
+        a few hundred bytes, and the process that unpickles it loads the data itself.
+
+        Raises:
+            DatasetError: the files are missing here (the message names this host).
+        """
+        data = _LOADED.get(self)
+        if data is None:
+            data = _LOADED[self] = self._load()
+            _FINGERPRINTS[self] = data.fingerprint
+        return data
+
+    def _load(self):
+        try:
+            full = load_fashion_mnist(self.root, seed=self.seed, num_val=self.num_val,
+                                      download=self.download)
+        except DatasetError as err:
+            raise DatasetError(f"on {socket.gethostname()} (pid {os.getpid()}): {err}"
+                               ) from None
+        splits = {}
+        for split, n in zip(SPLITS, self.sizes or (None,) * 3):
+            tensors = getattr(full, split).tensors
+            if n is not None:
+                if n > len(tensors[0]):
+                    raise ValueError(f"sizes asks for {n} {split} images; the split "
+                                     f"has {len(tensors[0])}")
+                tensors = tuple(t[:n].clone() for t in tensors)
+            splits[split] = _Split(self, split, tensors)
+        fingerprint = full.fingerprint
+        if self.sizes is not None:
+            fingerprint = hashlib.sha256(f"{fingerprint};sizes={self.sizes}".encode()
+                                         ).hexdigest()[:16]
+        return FashionMNISTData(**splits, fingerprint=fingerprint,
+                                class_names=full.class_names)
+
+    @property
+    def fingerprint(self):
+        """The fingerprint of the data this source gives here (loads it once, without
+        keeping it if it was not loaded yet)."""
+        if self not in _FINGERPRINTS:
+            _FINGERPRINTS[self] = self._load().fingerprint
+        return _FINGERPRINTS[self]
+
+
+class _Split(TensorDataset):
+    """One split of a :class:`DataSource`'s data; pickles as (source, split)."""
+
+    def __init__(self, source, split, tensors):
+        super().__init__(*tensors)
+        self.source, self.split = source, split
+
+    def __reduce__(self):
+        return _source_split, (self.source, self.split)
+
+
+def _source_split(source, split):
+    return getattr(source.load(), split)
+
+
+def describe(data):
+    """The :class:`DataSource` of ``data`` (a ``DataSource`` or ``FashionMNISTData``).
+
+    Data loaded by ``DataSource.load()`` knows its source; other data is accepted if it
+    is FashionMNIST as ``load_fashion_mnist()`` gives it (same fingerprint).
+
+    Raises:
+        TypeError: the data cannot be described to a worker.
+    """
+    if isinstance(data, DataSource):
+        return data
+    if not isinstance(data, FashionMNISTData):
+        raise TypeError("data must be FashionMNISTData (af.load_fashion_mnist()) or an "
+                        f"af.DataSource, got {type(data).__name__}")
+    if isinstance(data.train, _Split):
+        return data.train.source
+    default = DataSource()
+    if data.fingerprint == default.fingerprint:
+        return default
+    raise TypeError(
+        "workers load the data themselves, and this data (fingerprint "
+        f"{data.fingerprint}) is not FashionMNIST as af.load_fashion_mnist() loads "
+        "it; describe it with af.DataSource(root=..., seed=..., num_val=..., "
+        "sizes=...) and pass that (or its .load()) as data")
+
+
+# --------------------------------------------------------------------------------------
+# Failures
+
+
+@dataclass
+class RunFailure:
+    """A run that failed: its spec and name, the error and where it happened."""
+
+    spec: RunSpec
+    name: str
+    error: str
+    traceback: str
+    where: str
+
+    @classmethod
+    def of(cls, spec, err, where):
+        text = "".join(traceback.format_exception(err))
+        return cls(spec, spec.name, f"{type(err).__name__}: {err}".strip(), text, where)
+
+    def __str__(self):
+        return f"{self.name}: {self.error} ({self.where})"
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed. ``results`` holds, in the order of the specs, a
+    History for every run that finished and a :class:`RunFailure` for every run that
+    did not; ``failures`` the failures alone."""
+
+    def __init__(self, results):
+        self.results = results
+        self.failures = [r for r in results if isinstance(r, RunFailure)]
+        n, k = len(results), len(self.failures)
+        lines = [f"{k} of {n} runs failed; the other {n - k} are in the store, and "
+                 ".results holds every run (a RunFailure for each failed one). Call "
+                 "the same sweep again to train only what is missing."]
+        lines += [f"  {f}" for f in self.failures]
+        first = self.failures[0]
+        lines += ["", f"Traceback of {first.name} ({first.where}):",
+                  first.traceback.rstrip()]
+        super().__init__("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------
+# Running the specs
+
+
+def _code():
+    return code_hash(), torch_release()
+
+
+def _train_task(index, spec, source, expected, store, device, threads, code):
+    """One run on a worker: load the data (once per process), train or reuse the run,
+    return its History, or a RunFailure with the worker's traceback. ``index`` keeps
+    equal specs apart (Dask gives equal tasks one key, and so one execution)."""
+    del index
+    where = f"{socket.gethostname()} pid {os.getpid()}"
+    with _ONE_RUN:
+        return _train_here(spec, source, expected, store, device, threads, code, where)
+
+
+def _train_here(spec, source, expected, store, device, threads, code, where):
+    try:
+        if _code() != tuple(code):
+            raise RuntimeError(
+                "this worker runs other actfns code or another torch release than the "
+                f"process that sent the run (code {_code()[0][:12]}, torch "
+                f"{_code()[1]}; sender: {code[0][:12]}, torch {code[1]}): its runs "
+                "would not match; install the same actfns and torch on the workers")
+        if threads is not None:
+            torch.set_num_threads(threads)
+        data = source.load()
+        if expected is not None and data.fingerprint != expected:
+            raise DatasetError(
+                f"the data here (fingerprint {data.fingerprint}) is not the sender's "
+                f"({expected}): check the FashionMNIST files under this worker's "
+                "$ACTFNS_DATA")
+        return train_run(spec, data, store=store, device=device, progress=False)[1]
+    except Exception as err:
+        return RunFailure.of(spec, err, where)
+
+
+def _executor(executor):
+    if hasattr(executor, "get_executor"):  # a Dask Client
+        return executor.get_executor()
+    if not callable(getattr(executor, "submit", None)):
+        raise TypeError("executor must be a concurrent.futures.Executor (e.g. "
+                        "ProcessPoolExecutor, or a Dask Client's get_executor()), got "
+                        f"{type(executor).__name__}")
+    return executor
+
+
+def _held(folder, names):
+    """How many of the runs ``names`` someone is training now (their lock is held)."""
+    count = 0
+    for name in names:
+        lock = run_lock(folder, name)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            count += 1
+        except OSError:
+            continue
+        else:
+            lock.release()
+    return count
+
+
+@contextlib.contextmanager
+def _threads(threads):
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def run_specs(specs, data, *, executor=None, store=None, device=None, progress=None,
+              threads=None):
+    """Train (or reuse) every run of ``specs``, serially or on ``executor``.
+
+    Implements ``af.train_runs``; see its docstring. One progress bar counts the runs
+    done, running and failed.
+
+    Returns:
+        the runs' Histories, in the order of ``specs``.
+    Raises:
+        SweepError: some runs failed, after every other run has finished (its
+            ``results`` holds them all).
+    """
+    specs = list(specs)
+    for spec in specs:
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"specs must be RunSpecs, got {type(spec).__name__}")
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    results = [None] * len(specs)
+    bar = tqdm(total=len(specs), desc="runs", unit="run",
+               disable=not progress_enabled(progress))
+
+    def show(running):
+        failed = sum(isinstance(r, RunFailure) for r in results)
+        bar.set_postfix(done=bar.n - failed, running=running, failed=failed,
+                        refresh=False)
+        bar.refresh()
+
+    try:
+        if executor is None:
+            data = data.load() if isinstance(data, DataSource) else data
+            with _threads(threads):
+                for i, spec in enumerate(specs):
+                    show(1)
+                    try:
+                        results[i] = train_run(spec, data, store=store, device=device,
+                                               progress=progress)[1]
+                    except Exception as err:
+                        results[i] = RunFailure.of(spec, err, "this process")
+                    bar.update()
+        else:
+            _run_on(_executor(executor), specs, data, store, device, threads, results,
+                    bar, show)
+        show(0)
+    finally:
+        bar.close()
+    if any(isinstance(r, RunFailure) for r in results):
+        raise SweepError(results)
+    return results
+
+
+def _run_on(executor, specs, data, store, device, threads, results, bar, show):
+    source = describe(data)
+    expected = None if isinstance(data, DataSource) else data.fingerprint
+    threads = 1 if threads is None else threads
+    folder, code = str(store.folder), _code()
+    futures = {executor.submit(_train_task, i, spec, source, expected, folder, device,
+                               threads, code): i for i, spec in enumerate(specs)}
+    pending, probed, running = set(futures), 0.0, 0
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as err:  # the worker died, or the task never ran
+                    results[i] = RunFailure.of(specs[i], err, "the executor")
+            bar.update(len(done))
+            if not bar.disable and time.monotonic() - probed > 1.0:
+                # at most once a second: one lock file per pending run
+                running = _held(store.folder, {specs[futures[f]].name for f in pending})
+                probed = time.monotonic()
+            show(running)
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# A grid of runs and its summary
+
+
+def sweep_specs(acts=SWEEP_ACTIVATIONS, seeds=(COURSE_SEED,), *, depths=None,
+                width=256, inits=("default",), **spec):
+    """The runs of a grid: every activation, seed, depth and initialisation.
+
+    Args:
+        depths: numbers of hidden layers, each ``width`` units wide (None: the
+            course's network).
+        inits: initialisation schemes (``INIT_SCHEMES``).
+        spec: other RunSpec fields or changes to the course's recipe
+            (``max_epochs=3``), as ``seed_specs`` takes them.
+    Returns:
+        list of ``RunSpec``, without duplicates.
+    """
+    sizes = [None] if depths is None else [(width,) * d for d in depths]
+    specs = []
+    for hidden in sizes:
+        for init in inits:
+            more = dict(spec, init=init)
+            if hidden is not None:
+                more["hidden_sizes"] = hidden
+            specs += seed_specs(acts, seeds, **more)
+    return list(dict.fromkeys(specs))
+
+
+def _label(spec, depths, inits):
+    label = spec.act_name
+    if depths:
+        label += f" depth={len(spec.hidden_sizes)}"
+    if inits:
+        label += f" init={spec.init}"
+    return label
+
+
+def sweep_tables(specs, histories):
+    """The runs of a sweep and their summary, as the several-seeds chapter shows them.
+
+    Runs are grouped by activation, and by depth and initialisation where the sweep
+    has several (group labels like ``"relu depth=4 init=kaiming"``).
+
+    Returns:
+        ``(runs, summary)``: ``runs``, one row per run (``runs_frame``'s columns, the
+        group in ``activation``, plus ``act``, ``depth``, ``init`` and ``name``);
+        ``summary``, ``summarize_runs`` per group joined with ``compare_to_best``'s
+        screen (``gap``, ``se``, ``t``, ``df``, ``t_crit``, ``within_noise``), best
+        group first.
+    """
+    specs = list(specs)
+    depths = len({s.hidden_sizes for s in specs}) > 1
+    inits = len({s.init for s in specs}) > 1
+    groups, rows = {}, {}
+    for spec, history in zip(specs, histories, strict=True):
+        label = _label(spec, depths, inits)
+        groups.setdefault(label, {})[spec.seed] = history
+        rows.setdefault(label, {})[spec.seed] = dict(
+            act=spec.act_name, depth=len(spec.hidden_sizes), init=spec.init,
+            name=spec.name)
+    runs = runs_frame(groups)
+    extra = pd.DataFrame([row for r in rows.values() for row in r.values()])
+    runs = pd.concat([runs, extra], axis=1)
+    summary = summarize_runs(groups)
+    screen = compare_to_best(summary)
+    summary = summary.loc[screen.index].join(
+        screen[["gap", "se", "t", "df", "t_crit", "within_noise"]])
+    summary.index.name = "activation"
+    return runs, summary
+
+
+def screen_table(summary):
+    """``sweep_tables``'s summary as text columns: test accuracy, epochs to the best
+    validation accuracy and training time as mean ± std; the gap to the best and its
+    standard error in percentage points; t, df, t_crit and within_noise."""
+
+    def mean_std(col, scale=1.0, digits=2):
+        fmt = f"{{:.{digits}f}}".format
+        return ((scale * summary[f"{col}_mean"]).map(fmt) + " ± "
+                + (scale * summary[f"{col}_std"]).map(fmt))
+
+    table = pd.DataFrame({"runs": summary["runs"],
+                          "test accuracy (%)": mean_std("test_acc", 100),
+                          "epochs to best": mean_std("best_epoch", digits=1),
+                          "time (s)": mean_std("wall_time", digits=1),
+                          "gap (points)": (100 * summary["gap"]).round(2),
+                          "se (points)": (100 * summary["se"]).round(2)})
+    return table.join(summary[["t", "df", "t_crit"]].round(2)).join(
+        summary["within_noise"])
+
+
+def write_sweep(folder, specs, histories):
+    """Write ``runs.csv`` and ``summary.csv`` (see :func:`sweep_tables`) into
+    ``folder``; returns ``(runs, summary)``."""
+    runs, summary = sweep_tables(specs, histories)
+    folder = os.fspath(folder)
+    for name, frame, index in (("runs.csv", runs, False),
+                               ("summary.csv", summary, True)):
+        text = frame.to_csv(index=index).encode()
+        atomic_write(os.path.join(folder, name), lambda f, text=text: f.write(text))
+    return runs, summary
+
+
+# --------------------------------------------------------------------------------------
+# A Dask cluster
+
+
+@contextlib.contextmanager
+def cluster_executor(scheduler=None, workers=None):
+    """An executor on a Dask cluster, closed on exit.
+
+    Args:
+        scheduler: address of a running scheduler (``tcp://host:8786``).
+        workers: else, start a local cluster of this many worker processes, one
+            thread each, on 127.0.0.1 (``OMP_WAIT_POLICY=PASSIVE`` in the workers).
+    Yields:
+        ``Client.get_executor()``.
+    """
+    if (scheduler is None) == (workers is None):
+        raise ValueError("give either a scheduler address or a number of workers")
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("a Dask cluster needs dask and distributed: pip install "
+                          "'actfns[cluster]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+                raise ValueError("workers must be a whole number >= 1, got "
+                                 f"{workers!r}")
+            scheduler = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None,
+                env={"OMP_WAIT_POLICY": "PASSIVE"}))
+        client = stack.enter_context(Client(scheduler))
+        yield client.get_executor()
