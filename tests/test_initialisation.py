@@ -23,11 +23,6 @@ def first_layer(net):
     return net.layers[0]
 
 
-def fake_history(test_acc, best_epoch, wall_time):
-    return af.History("run", val_acc=[0.5] * (best_epoch + 3), best_epoch=best_epoch,
-                      test_acc=test_acc, wall_time=wall_time)
-
-
 # --- initialisation -------------------------------------------------------------
 
 def test_default_init_is_uniform_with_bound_one_over_sqrt_fan_in():

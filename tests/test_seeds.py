@@ -6,22 +6,9 @@ import matplotlib.figure
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from conftest import make_blob_data
 
 import actfns as af
-
-FAN_IN, FAN_OUT = 2000, 1000
-
-
-def wide_net(act="relu"):
-    """A network whose first layer has 2,000,000 weights: std estimates to < 0.5 %."""
-    torch.manual_seed(0)
-    return af.BaseNetwork(act, input_size=FAN_IN, hidden_sizes=(FAN_OUT,))
-
-
-def first_layer(net):
-    return net.layers[0]
 
 
 def fake_history(test_acc, best_epoch, wall_time):
