@@ -303,6 +303,19 @@ def _still_there(folder, name, target, ident):
         return False
 
 
+def _intact(fname, data):
+    """False if ``data`` is certainly not what was saved as ``fname`` (a ``.tar``
+    whose archive fails its checks, a ``.config`` or history that is not JSON)."""
+    try:
+        if fname.endswith(".tar"):
+            _check_archive(data, fname)
+        else:
+            json.loads(data.decode())
+    except (CheckpointError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return True
+
+
 def _damage(name, files, where):
     """Which file of a damaged version is damaged, as far as its files tell."""
     history = f"{name}.history.json"
@@ -313,27 +326,23 @@ def _damage(name, files, where):
     extra = sorted(set(files) - {*expected, history})
     if extra:
         return f"{where / extra[0]} is not a file actfns wrote there"
-    if history in files:
-        try:
-            recorded = json.loads(files[history].decode())["sha256"]
-            bad = [f for f, suffix in zip(expected, (".config", ".tar"))
-                   if hashlib.sha256(files[f]).hexdigest() != recorded.get(suffix)]
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
-            return f"{where / history} is not the history that was saved"
-        if bad:
-            return (f"{where / bad[0]} does not match the SHA-256 its history "
-                    "records")
-        return f"{where / history} is not the history that was saved"
+    broken = [f for f in (*expected, history) if f in files and not _intact(
+        f, files[f])]
+    if broken:
+        return f"{where / broken[0]} is not the file that was saved"
+    if history not in files:
+        return (f"{where / expected[0]} or {where / expected[1]} is not the file that "
+                "was saved")
     try:
-        _check_archive(files[expected[1]], where / expected[1])
-    except CheckpointError:
-        return f"{where / expected[1]} is not the file that was saved"
-    try:
-        json.loads(files[expected[0]].decode())
-    except (UnicodeDecodeError, ValueError):
-        return f"{where / expected[0]} is not the file that was saved"
-    return (f"{where / expected[0]} or {where / expected[1]} is not the file that was "
-            "saved")
+        recorded = json.loads(files[history].decode())["sha256"]
+        bad = [f for f, suffix in zip(expected, (".config", ".tar"))
+               if hashlib.sha256(files[f]).hexdigest() != recorded.get(suffix)]
+    except (KeyError, TypeError, AttributeError):
+        bad = []
+    if bad:
+        return (f"{where / bad[0]} does not match the SHA-256 that its history "
+                f"{where / history} records (one of the two is not what was saved)")
+    return f"{where / history} is not the history that was saved"
 
 
 def read_files(folder, name, suffixes, optional=(), verify=True):
@@ -357,6 +366,8 @@ def read_files(folder, name, suffixes, optional=(), verify=True):
         if attempt:
             time.sleep(min(0.001 * attempt, 0.05))
         layout, target = checkpoint_entry(folder, name)
+        if layout == "dangling" and _current(folder, name) != target:
+            continue  # a writer replaced the link and removed the version it read
         if layout in (None, "dangling"):
             raise CheckpointError(f"no checkpoint {name} in {folder} (neither {name}/ "
                                   f"nor {name}.config and {name}.tar)", kind="missing")
@@ -742,6 +753,13 @@ def read_state(data, path, map_location="cpu"):
     return state
 
 
+def config_act_name(config_bytes):
+    """The activation name a config file holds (None if it holds none as a string)."""
+    act = json.loads(config_bytes.decode()).get("act_fn")
+    name = act.get("name") if isinstance(act, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def network_from_bytes(config_bytes, tar_bytes, paths, net=None, map_location="cpu"):
     """Build (or fill ``net``) from a checkpoint's bytes; see :func:`load_model`."""
     config_file, model_file = paths[".config"], paths[".tar"]
@@ -763,6 +781,15 @@ def network_from_bytes(config_bytes, tar_bytes, paths, net=None, map_location="c
         except (RuntimeError, MemoryError) as err:  # an allocation too large
             raise CheckpointError(f"the network of {config_file} cannot be built on "
                                   f"this machine: {str(err)[:200]}") from None
+        written = config_act_name(config_bytes)
+        exact = net.config["act_fn"]["name"]
+        if written is not None and written != exact:
+            # Names typed by hand may be spelt any way; a file's name is its class's
+            # (so one damaged letter, ReLU -> SeLU, is not read as another activation)
+            raise CheckpointError(
+                f"{config_file} names the activation {written!r}; a config file names "
+                f"it exactly as its class, {exact!r}. The file is damaged or was "
+                "edited: download or train it again, or correct the name")
     state = read_state(tar_bytes, model_file, _map_location(map_location))
     try:
         net.load_state_dict(state)
