@@ -277,6 +277,17 @@ class RunStore:
             self.touch(name)
         return history
 
+    def check_put(self, name):
+        """Raise what :meth:`put` would raise because of what NAME is now (a checkpoint
+        actfns did not write, or one that cannot be read), writing nothing: call it
+        before training a run that is to be stored as NAME.
+
+        Raises:
+            CheckpointError: ``"foreign"`` or ``"unreadable"``.
+        """
+        if self._owner(check_name(name)) == "foreign":
+            raise self._foreign(name)
+
     def touch(self, name):
         """Mark run NAME as used now (the link's own modification time)."""
         with contextlib.suppress(OSError, NotImplementedError):

@@ -41,6 +41,7 @@ from conftest import make_blob_data
 
 import actfns as af
 import actfns.checkpoints
+import actfns.store
 
 NAME = "net"
 TESTS = Path(__file__).resolve().parent
@@ -285,6 +286,82 @@ def kill_saves(folder, kind, trials, seed):
             "outcomes": outcomes, "kill landed": landed, "examples": examples[:3]}
 
 
+WRITE_PATH = ("publish_files", "_write_new", "clean_versions", "_remove", "put_files",
+              "touch")  # the functions of checkpoints.py and store.py that write
+
+
+def kill_at_each_line(folder, kind):
+    """kill -9 at every line a save executes in the functions that write
+    (``WRITE_PATH``): a tracer in the child sends SIGKILL to its own process when it
+    reaches the n-th such line, for every n."""
+    folder = Path(folder)
+    nets = [numbered_net(k, hidden=(32,), input_size=16) for k in range(2)]
+    store = af.RunStore(folder)
+    watched = {actfns.checkpoints.__file__, actfns.store.__file__}
+
+    def save(k):
+        if kind == "save_model":
+            af.save_model(nets[k], folder, NAME)
+        else:
+            store.put(NAME, nets[k], numbered_history(k))
+
+    def load():
+        if kind == "save_model":
+            return af.load_model(folder, NAME), None
+        return store.get(NAME)
+
+    def save_killed_at(stop, say):
+        seen = [0]
+
+        def line(frame, event, arg):
+            if event == "line":
+                seen[0] += 1
+                if seen[0] == stop:
+                    say(f"{frame.f_code.co_name}:{frame.f_lineno}")
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return line
+
+        def calls(frame, event, arg):
+            code = frame.f_code
+            if code.co_filename in watched and code.co_name in WRITE_PATH:
+                return line
+            return None
+
+        sys.settrace(calls)
+        try:
+            save(1)
+        finally:
+            sys.settrace(None)
+        say(f"lines {seen[0]}")
+
+    def reset():
+        shutil.rmtree(folder, ignore_errors=True)
+        save(0)
+
+    reset()
+    said, _ = kill_after(lambda say: (say("ready"), save_killed_at(None, say)), 120)
+    total = int(said[-1])
+    outcomes, states, lines = collections.Counter(), collections.Counter(), []
+    for stop in range(1, total + 1):
+        reset()
+        said, killed = kill_after(
+            lambda say, stop=stop: (say("ready"), save_killed_at(stop, say)), 120)
+        lines.append(said[0] if killed else "completed")
+        try:
+            net, history = load()
+        except af.CheckpointError as err:
+            outcomes["lost" if err.kind == "missing" else "error"] += 1
+            continue
+        k = identify(net, nets)
+        consistent = history is None or history.fingerprint == f"fp{k}"
+        states[{0: "previous", 1: "new"}.get(k, "other")] += 1
+        outcomes["correct" if k in (0, 1) and consistent else "silent"] += 1
+        if leftovers(folder, NAME):
+            outcomes["leftovers after the next load"] += 1
+    return {"trials": total, "outcomes": outcomes, "loaded": states,
+            "killed at": lines}
+
+
 def _copy_store(source, dest):
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(source, dest, symlinks=True)
@@ -440,7 +517,7 @@ def concurrent(folder, kind, seconds, writers, readers, seed):
 
 
 COMMANDS = {"kill_saves": kill_saves, "kill_trains": kill_trains,
-            "concurrent": concurrent}
+            "kill_at_each_line": kill_at_each_line, "concurrent": concurrent}
 
 
 def worker_main():
@@ -529,6 +606,22 @@ def test_kill_during_saves(worker, tmp_path, kind):
     assert outcomes.get("leftovers after the next load", 0) == 0, result
     assert outcomes.get("leftovers after the next save", 0) == 0, result
     assert outcomes["killed"] == 30
+
+
+@pytest.mark.parametrize("kind", ["save_model", pytest.param(
+    "put", marks=pytest.mark.slow)])
+def test_kill_at_every_line_of_a_save(worker, tmp_path, kind):
+    """Random kills rarely land between two renames; these land on each line."""
+    result = worker.call("kill_at_each_line", folder=str(tmp_path / "ckpt"),
+                         kind=kind)
+    lines = result.pop("killed at")
+    report(f"kill -9 at every line of {kind}'s writing code", **result,
+           lines=len(set(lines)), functions=sorted({x.split(":")[0] for x in lines}))
+    _no_silent_or_lost(result)
+    outcomes = result["outcomes"]
+    assert outcomes["correct"] == result["trials"] > 30, result
+    assert outcomes.get("leftovers after the next load", 0) == 0, result
+    assert result["loaded"]["previous"] and result["loaded"]["new"], result
 
 
 @pytest.mark.parametrize("trials", [12, pytest.param(40, marks=pytest.mark.slow)])

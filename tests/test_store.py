@@ -213,6 +213,22 @@ def test_a_checkpoint_without_our_history_is_never_reused_or_replaced(store, wha
     assert same_weights(af.load_model(store.folder, "run"), theirs)
 
 
+@pytest.mark.parametrize("what", ["course pair", "save_model", "folder", "link"])
+def test_check_put_refuses_what_put_would_refuse_and_writes_nothing(store, what):
+    """For trainers: refuse before training, not after."""
+    _foreign(store, what, small_net(seed=3))
+    before = snapshot(store.folder.parent)
+    with pytest.raises(af.CheckpointError) as info:
+        store.check_put("run")
+    assert info.value.kind == "foreign" and snapshot(store.folder.parent) == before
+
+
+def test_check_put_accepts_our_run_or_nothing(stored):
+    store, _ = stored
+    store.check_put("run")
+    store.check_put("other")
+
+
 def test_an_older_actfns_run_is_stale_and_replaced(store):
     """Runs of an older actfns (flat files with a history beside them) are ours: not
     reused (no SHA-256s), and replaced by the new run."""
