@@ -25,6 +25,7 @@ every member's CRC-32) before torch reads it, and reads only tensors
 and a file cannot run code.
 """
 
+import errno
 import hashlib
 import io
 import json
@@ -125,10 +126,14 @@ def _unreadable(path, err):
 
 
 def _unwritable(folder, err):
-    return CheckpointError(
-        f"cannot write in {folder}: {err.strerror or err}. Nothing there was changed; "
-        "give yourself write permission or point ACTFNS_CHECKPOINTS (model_path) at a "
-        "folder you can write", kind="unwritable")
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space there, or point ACTFNS_CHECKPOINTS (model_path) at "
+        advice += "another disk"
+    else:
+        advice = "give yourself write permission, or point ACTFNS_CHECKPOINTS "
+        advice += "(model_path) at a folder you can write"
+    return CheckpointError(f"cannot write in {folder}: {err.strerror or err}. Nothing "
+                           f"there was changed; {advice}", kind="unwritable")
 
 
 def _folder(path):
@@ -265,8 +270,8 @@ def _read_plain(where, name, suffixes, optional, kind_missing="missing"):
                                       kind=kind_missing) from None
             contents[suffix] = None
         except IsADirectoryError:
-            raise CheckpointError(f"{path} is a folder, not a checkpoint file",
-                                  kind=kind_missing) from None
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file; actfns "
+                                  "does not replace it", kind="foreign") from None
         except OSError as err:
             raise _unreadable(path, err) from None
     return contents, paths
