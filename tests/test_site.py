@@ -1,24 +1,26 @@
 """The book builds with ``-W`` and the built site works, checked in its HTML and in a
 real browser.
 
-The build runs once per session (``built_book``): ``jupyter-book build book -W
---keep-going``, re-executing every chapter. The browser tests serve the HTML on
+The build runs once per session (``site_builds``): ``jupyter-book build book -W
+--keep-going``, re-executing every chapter, then ``make pdf`` (the whole book as a PDF,
+put beside the HTML; tests/test_pdf.py reads it). The browser tests serve the HTML on
 localhost and open each page in headless Chromium (the system's, driven by
-Playwright; nothing is downloaded). MathJax is requested from its CDN by the pages
-and served from the ``django-static-mathjax`` wheel's copy instead, so the test runs
-offline. Screenshots go to ``test-artifacts/screenshots/``.
+Playwright; nothing is downloaded). Every request that does not go to that local
+server is blocked and reported: the site must work offline, MathJax included (it is
+served from the site's own ``_static/mathjax``). Screenshots go to
+``test-artifacts/screenshots/``.
 
-Set ``ACTFNS_BOOK_HTML=<folder>`` to check an existing build instead of building
-(for working on these tests); ``test_book_builds_with_warnings_as_errors`` then fails.
+Set ``ACTFNS_BOOK_HTML=<folder>`` to check an existing build (and its PDF) instead of
+building (for working on these tests); the two build tests then fail.
 """
 
 import functools
 import http.server
-import importlib.resources
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -27,6 +29,7 @@ import pytest
 import yaml
 from book_helpers import (
     ROOT,
+    USER_ENV,
     build_book,
     docnames,
     glue_roles,
@@ -46,19 +49,40 @@ pytestmark = pytest.mark.slow
 PAGES = docnames()
 NOTEBOOKS = notebook_docnames()
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-MATHJAX_CDN = re.compile(r"^https://cdn\.jsdelivr\.net/npm/mathjax@3/(?P<path>[^?#]+)")
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+PDF_NAME = Path(CONFIG["latex"]["latex_documents"]["targetname"]).with_suffix(
+    ".pdf").name
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 
 
+def build_pdf():
+    """``make pdf``: the PDF build and its copy into the site (the command the
+    workflows run); output (stdout and stderr together) in ``.stdout``."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "pdf", f"BIN={Path(sys.executable).parent}"],
+        cwd=ROOT, env=USER_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=3600, check=False)
+
+
+@functools.cache
+def site_builds():
+    """``(HTML build, PDF build, html folder)``, built once per session (also for
+    tests/test_pdf.py): the HTML first, then the PDF. No builds (None, None) if
+    ACTFNS_BOOK_HTML is set."""
+    given = os.environ.get("ACTFNS_BOOK_HTML")
+    if given:
+        return None, None, Path(given).resolve()
+    html = build_book()
+    return html, build_pdf(), html_dir()
+
+
 @pytest.fixture(scope="session")
 def built_book():
     """``(CompletedProcess, html folder)``; no process if ACTFNS_BOOK_HTML is set."""
-    given = os.environ.get("ACTFNS_BOOK_HTML")
-    if given:
-        return None, Path(given).resolve()
-    return build_book(), html_dir()
+    html, _, folder = site_builds()
+    return html, folder
 
 
 @pytest.fixture(scope="session")
@@ -319,9 +343,6 @@ def browser():
         chromium.close()
 
 
-MATHJAX = importlib.resources.files("mathjax") / "static" / "mathjax"
-
-
 class Visit:
     """One page opened in a fresh browser context, with everything that went wrong."""
 
@@ -340,12 +361,10 @@ class Visit:
         self.page.goto(server + path, wait_until="load")
 
     def route(self, route):
+        """Only the local server: any other request is blocked and reported."""
         url = route.request.url
-        cdn = MATHJAX_CDN.match(url)
         if url.startswith(self.server):
             route.continue_()
-        elif cdn and (MATHJAX / cdn["path"]).is_file():
-            route.fulfill(path=str(MATHJAX / cdn["path"]))
         else:
             self.problems.append(f"request outside the site: {url}")
             route.abort()
@@ -431,4 +450,132 @@ def test_search_finds_relu(visit):
     assert links, "search for ReLU returned no result"
     pages = {Path(link.split("#")[0].split("?")[0]).stem for link in links}
     assert pages & set(PAGES), f"search results link to no chapter: {links}"
+    assert not page.problems, "\n".join(page.problems)
+
+
+# ---- site identity: footer, favicon and logo, buttons, math without a CDN ------------
+
+def site_repository():
+    """The repository the buttons must point at: the one being built on GitHub
+    Actions (``$GITHUB_REPOSITORY``), else _config.yml's."""
+    if os.environ.get("GITHUB_REPOSITORY"):
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        return f"{server}/{os.environ['GITHUB_REPOSITORY']}"
+    return CONFIG["repository"]["url"].rstrip("/")
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_footer_has_licences_and_the_pdf(site, docname):
+    footer = page_soup(site, docname).find("footer")
+    assert footer is not None, f"{docname}: no footer"
+    links = {a.get_text(" ", strip=True): a["href"]
+             for a in footer.find_all("a", href=True)}
+    assert links.get("CC BY 4.0", "").startswith(
+        "https://creativecommons.org/licenses/by/4.0"), f"{docname}: {links}"
+    assert "opensource.org/license" in links.get("MIT", ""), f"{docname}: {links}"
+    pdf = [href for href in links.values() if href.endswith(".pdf")]
+    assert pdf == [PDF_NAME], f"{docname}: PDF links {pdf}"
+    target = (site / docname).parent / pdf[0]
+    assert target.is_file() and target.read_bytes()[:5] == b"%PDF-", (
+        f"{docname}: the footer links {pdf[0]}, which is not a PDF in the site "
+        "(`make pdf` puts it there)")
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_has_favicon_logo_and_light_default(site, docname):
+    soup = page_soup(site, docname)
+    icon = soup.find("link", rel="icon")
+    assert icon is not None, f"{docname}: no favicon"
+    assert (site / icon["href"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    logos = soup.select("img.logo__image")
+    assert logos, f"{docname}: no logo"
+    assert all((site / img["src"]).read_text().lstrip().startswith(("<?xml", "<svg"))
+               for img in logos), f"{docname}: the logo is not the drawn SVG"
+    assert soup.html.get("data-mode") == "light", (
+        f"{docname}: default mode {soup.html.get('data-mode')!r}")
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_loads_nothing_from_elsewhere(site, docname):
+    """Scripts, stylesheets and icons come from the site; MathJax is its own copy."""
+    soup = page_soup(site, docname)
+    loaded = [tag["src"] for tag in soup.find_all(["script", "img"], src=True)]
+    loaded += [tag["href"] for tag in soup.find_all("link", href=True)
+               if {"stylesheet", "icon", "preload"} & set(tag.get("rel") or [])]
+    outside = [url for url in loaded if re.match(r"^(https?:)?//", url)]
+    assert not outside, f"{docname}: loads {outside}"
+    mathjax = [tag["src"] for tag in soup.find_all("script", src=True)
+               if "mathjax" in tag["src"]]
+    for src in mathjax:
+        assert (site / src.split("?")[0]).is_file(), f"{docname}: {src} missing"
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_buttons_follow_the_repository(site, docname):
+    """Repository, issues, edit and Binder buttons point at the repository the site
+    was built from."""
+    repository = site_repository()
+    owner_repo = "/".join(repository.split("/")[-2:])
+    branch = CONFIG["repository"]["branch"]
+    hrefs = [a["href"] for a in page_soup(site, docname).find_all("a", href=True)]
+    github = [h for h in hrefs if h.startswith("https://github.com/")]
+    assert github and all(h.startswith(repository) for h in github), (
+        f"{docname}: repository links {github}, expected {repository}")
+    if docname in NOTEBOOKS or source_of(docname).suffix == ".md":
+        source = source_of(docname).relative_to(ROOT).as_posix()
+        assert f"{repository}/edit/{branch}/{source}" in hrefs, (
+            f"{docname}: no edit button for {source}")
+    binder = [h for h in hrefs if h.startswith("https://mybinder.org/v2/gh/")]
+    assert all(f"/v2/gh/{owner_repo}/{branch}?" in h for h in binder), binder
+
+
+FETCH_JS = """async (urls) => Promise.all(urls.map(async (u) => {
+  const r = await fetch(u);
+  const b = new Uint8Array(await r.arrayBuffer());
+  return [u, r.status, r.headers.get("content-type"), Array.from(b.slice(0, 5))];
+}))"""
+
+
+def test_favicon_logo_and_pdf_load_in_browser(visit):
+    page = visit("index.html")
+    urls = page.page.evaluate("""() => [
+      document.querySelector('link[rel="icon"]').href,
+      document.querySelector('img.logo__image').src,
+      document.querySelector('footer a.actfns-pdf').href]""")
+    favicon, logo, pdf = page.page.evaluate(FETCH_JS, urls)
+    assert favicon[1] == 200 and favicon[2] == "image/png", favicon
+    assert logo[1] == 200 and logo[2] == "image/svg+xml", logo
+    assert pdf[1] == 200 and pdf[2] == "application/pdf", pdf
+    assert bytes(pdf[3]) == b"%PDF-", pdf
+    assert page.page.locator("img.logo__image").first.evaluate(
+        "img => img.naturalWidth") > 0
+    assert "CC BY 4.0" in page.page.locator("footer").first.inner_text()
+    assert not page.problems, "\n".join(page.problems)
+
+
+# ---- the activation explorer, without a kernel ------------------------------------
+
+def test_activation_explorer_works_on_the_site(site, visit):
+    """Chapter 1's explorer (af.activation_explorer) is on the page and answers its
+    slider and menu with the precomputed curves."""
+    pages = [d for d in PAGES if page_soup(site, d).select(".actfns-explorer")]
+    assert pages, ("no page shows the activation explorer: activation_functions.md "
+                   "should display af.activation_explorer() in an executed cell")
+    page = visit(f"{pages[0]}.html")
+    root = page.page.locator(".actfns-explorer").first
+    root.scroll_into_view_if_needed()
+    title, curve = root.locator("text.title"), root.locator("path.f")
+    options = root.locator("select option").evaluate_all(
+        "els => els.map(e => e.value)")
+    assert len(options) >= 3, options
+    for name in options:
+        root.locator("select").select_option(name)
+        first, before = title.text_content(), curve.get_attribute("d")
+        slider = root.locator("input[type=range]")
+        top = slider.get_attribute("max")
+        slider.fill(top)
+        assert title.text_content() != first and title.text_content().endswith(
+            f"={float(top):g}"), (name, first, title.text_content())
+        assert curve.get_attribute("d") != before, f"{name}: the curve did not change"
+    page.page.screenshot(path=str(SCREENSHOTS / "activation_explorer.png"))
     assert not page.problems, "\n".join(page.problems)
