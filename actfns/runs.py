@@ -290,9 +290,11 @@ def train_runs(specs, data, *, executor=None, store=None, device=None, progress=
             from ``af.load_fashion_mnist()`` or ``DataSource.load()``: the workers
             load it again from their own ``$ACTFNS_DATA`` (or the source's root).
         executor: None (serial, in this process), a
-            ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``
-            (spawn or forkserver start method), or a Dask ``Client`` (or its
-            ``get_executor()``).
+            ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``, or a
+            Dask ``Client`` (or its ``get_executor()``). Give a process pool the
+            ``forkserver`` (or ``spawn``) start method, as torch's threads do not
+            survive a plain fork; ``ctx.set_forkserver_preload(["actfns.sweep"])``
+            makes its workers start from a process that has imported actfns.
         store: a ``RunStore`` or folder (None: ``$ACTFNS_CHECKPOINTS``); on a
             cluster, a folder every worker sees under this path.
         threads: torch threads per run (default: this process's when serial, 1 on an

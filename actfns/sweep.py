@@ -10,8 +10,10 @@ publish means a worker killed mid-run leaves no half-written run: calling the sa
 sweep again trains only what is missing.
 
 The executor may be ``None`` (serial, in this process), a ``ProcessPoolExecutor``
-(use the ``spawn`` or ``forkserver`` start method: torch's threads do not survive a
-fork), or a Dask cluster's (``Client.get_executor()``, or the ``Client`` itself).
+(use the ``forkserver`` or ``spawn`` start method: torch's threads do not survive a
+fork; ``set_forkserver_preload(["actfns.sweep"])`` saves each worker the imports), or
+a Dask cluster's (``Client.get_executor()``, or the ``Client`` itself). A thread pool
+works too, one run at a time (see ``_ONE_RUN``).
 Results come back in the order of the specs and equal a serial run's: the same seed
 and the same number of torch threads give the same weights.
 
@@ -43,7 +45,8 @@ from .seeds import compare_to_best, runs_frame, seed_specs, summarize_runs
 from .store import RunStore
 
 __all__ = ["DataSource", "RunFailure", "SweepError", "run_specs", "sweep_specs",
-           "sweep_tables", "screen_table", "write_sweep", "cluster_executor",
+           "sweep_tables", "screen_table", "write_sweep", "read_sweep",
+           "cluster_executor",
            "SWEEP_ACTIVATIONS"]
 
 SWEEP_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish", "gelu",
@@ -482,6 +485,24 @@ def write_sweep(folder, specs, histories):
         text = frame.to_csv(index=index).encode()
         atomic_write(os.path.join(folder, name), lambda f, text=text: f.write(text))
     return runs, summary
+
+
+def read_sweep(folder):
+    """``(runs, summary)`` as :func:`write_sweep` wrote them into ``folder`` (the
+    ``--out`` of ``python -m actfns sweep``).
+
+    Raises:
+        FileNotFoundError: ``folder`` has no ``runs.csv`` or ``summary.csv``.
+    """
+    frames = []
+    for name, index in (("runs.csv", None), ("summary.csv", "activation")):
+        path = os.path.join(os.fspath(folder), name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path} not found: {folder} is not the folder of a sweep; write one "
+                f"with `python -m actfns sweep --out {folder}`")
+        frames.append(pd.read_csv(path, index_col=index))
+    return tuple(frames)
 
 
 # --------------------------------------------------------------------------------------
