@@ -72,12 +72,15 @@ def run_chapter(source, timeout):
     return result
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no line per request on stderr
+        pass
+
+
 @contextlib.contextmanager
 def serve(folder):
     """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(folder))
-    handler.log_message = lambda *a: None
+    handler = functools.partial(QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

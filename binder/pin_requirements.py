@@ -4,15 +4,19 @@
 
 Only what running the chapters in JupyterLab needs: actfns's own dependencies,
 JupyterLab with jupyterlab-myst (renders the chapters' MyST, evaluates ``{eval}``)
-and jupytext (opens ``book/*.md`` as notebooks), the kernel, widgets, and what the
-chapters import. No build, test or lint tools. Every line is a pin, with no ``-r`` or
-``-e``: repo2docker then installs this file in a layer of its own that later pushes
-reuse; binder/postBuild installs actfns itself (``pip install --no-deps -e .``).
-Versions are those of this environment, the one requirements.txt pins (a test keeps
-the two equal). torch and torchvision are PyPI's CPU-only builds of the same versions.
+and jupytext (opens ``book/*.md`` as notebooks), the kernel, widgets, and whatever
+the chapters' code cells import (read from ``book/*.md``). No build, test or lint
+tools. Every line is a pin, with no ``-r`` or ``-e``: repo2docker then installs this
+file in a layer of its own that later pushes reuse; binder/postBuild installs actfns
+itself (``pip install --no-deps -e .``). Versions are those of this environment, the
+one requirements.txt pins (a test keeps the two equal). torch and torchvision are
+PyPI's CPU-only builds of the same versions.
 """
 
+import ast
 import importlib.util
+import sys
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -30,7 +34,6 @@ READER_PACKAGES = (
     "jupytext",
     "ipykernel",
     "ipywidgets",  # tqdm's notebook progress bars, the activation explorer
-    "myst-nb",  # the chapters' `from myst_nb import glue`, until they use {eval} only
     "setuptools",  # postBuild's `pip install --no-deps --no-build-isolation -e .`
     "wheel",
 )
@@ -45,11 +48,45 @@ HEADER = f"""\
 """
 
 
+def imported_modules(source):
+    """Top-level modules imported by the code cells of a MyST notebook's text."""
+    import jupytext
+
+    found = set()
+    for cell in jupytext.reads(source, fmt="md:myst").cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines()
+                         if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def chapter_distributions(book=ROOT / "book"):
+    """The distributions providing what the chapters import (stdlib and actfns
+    aside), e.g. myst-nb for ``from myst_nb import glue``."""
+    owners, found = packages_distributions(), set()
+    for path in sorted(book.glob("*.md")):
+        for module in imported_modules(path.read_text(encoding="utf-8")):
+            if module in sys.stdlib_module_names or module == "actfns":
+                continue
+            if module not in owners:
+                raise SystemExit(f"{path.name} imports {module}, which no installed "
+                                 "distribution provides")
+            found.update(owners[module])
+    return found
+
+
 def reader_pins():
-    """``{name: version}`` of actfns's dependencies and ``READER_PACKAGES``, closed
-    over their requirements (CUDA runtime packages of torch left out)."""
+    """``{name: version}`` of actfns's dependencies, ``READER_PACKAGES`` and what the
+    chapters import, closed over their requirements (CUDA runtime packages of torch
+    left out)."""
     pins = dict(_ci.closure("actfns", set()))
-    for name in READER_PACKAGES:
+    for name in (*READER_PACKAGES, *sorted(chapter_distributions())):
         pins.update(_ci.closure(name, set()))
         pins[name] = _ci.distribution(name).version
     return {name: version.split("+")[0] for name, version in pins.items()

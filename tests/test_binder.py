@@ -364,12 +364,15 @@ def test_start_keeps_the_readers_settings_and_the_exit_status():
 
 # ---- binder/postBuild --------------------------------------------------------------
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no line per request on stderr
+        pass
+
+
 @contextlib.contextmanager
 def serve(folder):
     """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(folder))
-    handler.log_message = lambda *a: None
+    handler = functools.partial(QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

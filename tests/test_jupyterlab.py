@@ -29,8 +29,6 @@ test-artifacts/jupyterlab/.
 """
 
 import contextlib
-import functools
-import http.server
 import json
 import os
 import re
@@ -38,7 +36,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -49,6 +46,7 @@ import pytest
 import yaml
 from book_helpers import ROOT, USER_ENV, notebook_docnames, read_notebook, source_of
 from bs4 import BeautifulSoup
+from test_binder import closed_port_url, serve
 from test_site import browser, built_book, site  # noqa: F401
 
 BIN = Path(sys.executable).parent
@@ -72,22 +70,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(folder):
-    """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(folder))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def lab_settings(config_dir):
@@ -452,11 +434,6 @@ def lab_with_networks(networks, tmp_path_factory):
             yield lab
         finally:
             lab.stop()
-
-
-def closed_port_url():
-    """A loopback URL nothing listens on (connection refused)."""
-    return f"http://127.0.0.1:{free_port()}/networks/"
 
 
 @pytest.fixture(scope="module")
