@@ -67,7 +67,7 @@ class CheckpointError(RuntimeError):
         self.kind = kind
 
 
-NAME_MAX = 200  # bytes; leaves room for ".NAME.<host>.<pid>.<random>.link" (255)
+NAME_MAX = 150  # bytes: ".NAME.<host, 64>.<pid>.<random>.link" fits in 255
 _FILE_MODE = 0o444  # a version's files: read-only (less the umask), never changed
 _ATTEMPTS = 60  # reads retried while writers replace the version being read
 _LEGACY_TEMP_AGE = 3600  # s: an older actfns's temp file untouched this long is dead
@@ -79,7 +79,7 @@ def check_name(name):
     Raises:
         TypeError: not a string. ValueError: empty, ``.``/``..``, holds a path
             separator or NUL, starts with ``.`` (actfns's hidden files), ends with
-            ``.config``/``.tar``, or is longer than 200 bytes.
+            ``.config``/``.tar``, or is longer than 150 bytes.
     """
     if not isinstance(name, str):
         raise TypeError(f"a checkpoint name must be a string, got "
