@@ -226,7 +226,7 @@ def explorer_widget(x=None):
     live kernel and ``ipywidgets``). Returns the ``ipywidgets.VBox``.
     """
     import ipywidgets as widgets
-    from IPython.display import display
+    from IPython.core.interactiveshell import InteractiveShell
 
     names = list(EXPLORER_PARAMS)
     param, low, high, default = EXPLORER_PARAMS[names[0]]
@@ -238,9 +238,13 @@ def explorer_widget(x=None):
     def redraw(_change=None):
         fig = explorer_figure(choice.value, slider.value, x)
         plt.close(fig)  # shown once, below; not again by the inline backend
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        # The figure goes into the output area's state in one update, not through
+        # captured display messages (``with out: display(fig)``): a headless run
+        # (nbclient, the book build) then has no output hooks to track, which stalled
+        # it for the cell timeout now and then.
+        data, metadata = InteractiveShell.instance().display_formatter.format(fig)
+        out.outputs = ({"output_type": "display_data", "data": data,
+                        "metadata": metadata},)
 
     def on_choice(_change):
         param, low, high, default = EXPLORER_PARAMS[choice.value]
