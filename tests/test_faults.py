@@ -1015,6 +1015,20 @@ def test_a_device_this_machine_lacks_is_not_called_corrupt(tmp_path):
 # File modes: nothing process-wide
 
 
+def _modes(folder, mask):
+    """How many of the files and folders under ``folder`` have the mode they
+    should: read-only files and plain folders, less the umask ``mask``."""
+    modes = collections.Counter()
+    for path in Path(folder).rglob("*"):
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        expected = (0o777 if path.is_dir() else 0o666 if path.name.endswith(".lock")
+                    else 0o444) & ~mask
+        modes["as expected" if mode == expected else f"{path.name}: {oct(mode)}"] += 1
+    return modes
+
+
 def test_a_thread_creating_files_during_saves_gets_the_umasks_modes(tmp_path):
     """Issue 17 (4): save_model set the umask to 0 for a moment, so files another
     thread created then were world-writable (14 of 123,228)."""
@@ -1041,25 +1055,19 @@ def test_a_thread_creating_files_during_saves_gets_the_umasks_modes(tmp_path):
             folder = tmp_path / "ckpt"
             store = af.RunStore(folder)
             nets = [numbered_net(k, hidden=(32,), input_size=16) for k in range(4)]
+            modes = collections.Counter()
             for i in range(40):
                 af.save_model(nets[i % 4], folder, NAME)
                 store.put("run", nets[i % 4], numbered_history(i % 4))
                 af.load_model(folder, NAME)
+                modes.update(_modes(folder, mask))  # each new version's
             _stored_run(tmp_path / "store")
         finally:
             stop.set()
             thread.join()
     finally:
         os.umask(old)
-    modes = collections.Counter()
-    for path in [*tmp_path.joinpath("ckpt").rglob("*"),
-                 *tmp_path.joinpath("store").rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = stat.S_IMODE(path.stat().st_mode)
-        expected = (0o777 if path.is_dir() else 0o666 if path.name.endswith(".lock")
-                    else 0o444) & ~mask
-        modes["as expected" if mode == expected else f"{path.name}: {oct(mode)}"] += 1
+    modes.update(_modes(tmp_path / "store", mask))
     report("a thread creating files during saves", files_created=created[0],
            wrong_modes=len(wrong), saves=80, loads=40,
            our_files=dict(modes))
