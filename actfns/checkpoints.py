@@ -758,7 +758,7 @@ def read_state(data, path, map_location="cpu"):
     return state
 
 
-def config_act_name(config_bytes):
+def _config_act_name(config_bytes):
     """The activation name a config file holds (None if it holds none as a string)."""
     act = json.loads(config_bytes.decode()).get("act_fn")
     name = act.get("name") if isinstance(act, dict) else None
@@ -786,7 +786,7 @@ def network_from_bytes(config_bytes, tar_bytes, paths, net=None, map_location="c
         except (RuntimeError, MemoryError) as err:  # an allocation too large
             raise CheckpointError(f"the network of {config_file} cannot be built on "
                                   f"this machine: {str(err)[:200]}") from None
-        written = config_act_name(config_bytes)
+        written = _config_act_name(config_bytes)
         exact = net.config["act_fn"]["name"]
         if written is not None and written != exact:
             # Names typed by hand may be spelt any way; a file's name is its class's
