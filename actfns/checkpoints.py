@@ -569,8 +569,12 @@ def publish_files(folder, name, files):
         layout, target = _refuse_foreign(folder, name)
         clean_versions(folder, name, keep=target if layout == "version" else "")
         named = {f"{name}{suffix}": data for suffix, data in files.items()}
-        version = next(folder / f".{name}.v-{s}" for s in _slices(version_digest(named))
-                       if _lstat(folder / f".{name}.v-{s}") is None)
+        version = next((folder / f".{name}.v-{s}" for s in _slices(version_digest(
+            named)) if _lstat(folder / f".{name}.v-{s}") is None), None)
+        if version is None:  # old versions of the same files that cannot be removed
+            raise CheckpointError(
+                f"cannot remove the older versions .{name}.v-* in {folder}; remove "
+                "them by hand", kind="unwritable")
         stage = temp_name(folder / name, "new")
         tmp_link = temp_name(folder / name, "link")
         try:
