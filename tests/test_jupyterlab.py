@@ -185,7 +185,8 @@ EVAL_VALUES_JS = """(sel) => {
   const values = [];
   for (const root of document.querySelectorAll(sel)) {
     for (const el of root.querySelectorAll("span, .myst-RenderedExpression")) {
-      if (el.parentElement.closest(".myst-RenderedExpression, .katex")) continue;
+      if (el.parentElement.closest(
+          ".myst-RenderedExpression, .katex, .katex-display, pre, code, svg")) continue;
       if (el.classList.contains("myst-RenderedExpression")
           || (el.attributes.length === 0 && el.children.length === 0)) {
         values.push(el.textContent.trim());
@@ -197,6 +198,13 @@ EVAL_VALUES_JS = """(sel) => {
 UNRESOLVED = (f"{MARKDOWN} [title='Cross Reference Not Found'], "
               f"{MARKDOWN} [title='Citation Not Found']")
 OUTPUTS = f"{PANEL} .jp-OutputArea-output"
+# a code listing shown by a cell (af.show_source: highlighted HTML, or its Markdown
+# form as jupyterlab-myst renders it)
+LISTINGS = f"{OUTPUTS} .highlight, {OUTPUTS} .myst-code"
+CELLS_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map(cell => [
+  (cell.querySelector(".jp-InputArea-editor .cm-content") || {}).textContent || "",
+  Array.from(cell.querySelectorAll(".jp-OutputArea-output"))
+    .map(o => o.textContent)])"""
 IMAGES_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map(
   img => [img.getAttribute("src") ? img.getAttribute("src").slice(0, 40) : "",
           img.naturalWidth])"""
@@ -340,9 +348,10 @@ def _wait_for_evals(page, run, expressions, wait=60):
 def _collect(page, run):
     run.markdown = page.locator(MARKDOWN).all_text_contents()
     run.values = page.evaluate(EVAL_VALUES_JS, MARKDOWN)
-    run.outputs = page.locator(OUTPUTS).all_text_contents()
+    cells = page.evaluate(CELLS_JS, f"{PANEL} .jp-CodeCell")
+    run.outputs = [text for _, outputs in cells for text in outputs]
     run.images = page.evaluate(IMAGES_JS, f"{PANEL} .jp-OutputArea-output img")
-    run.listings = page.locator(f"{OUTPUTS} .highlight").count()
+    run.listings = page.locator(LISTINGS).count()
     for text in run.markdown:
         raw = RAW_MYST.search(text)
         if raw:
@@ -351,12 +360,17 @@ def _collect(page, run):
     for element in page.locator(UNRESOLVED).all():
         run.problems.append(f"shown as not found: {element.get_attribute('title')} "
                             f"{element.text_content().strip()!r}")
-    for text in run.outputs:
-        if "Traceback (most recent call last)" in text or re.search(
-                r"^\s*\w*(Error|Exception|Warning)\b:", text, re.M):
-            first = next((line for line in text.splitlines()
-                          if re.search(r"(Error|Exception|Warning)\b", line)), "")
-            run.problems.append(f"an output reports an error or warning: {first[:200]}")
+    for code, outputs in cells:
+        # as on the site (test_site.py): an exception the cell catches to show it is
+        # no error; a traceback always is
+        caught = re.search(r"\bexcept\b", code)
+        for text in outputs:
+            if "Traceback (most recent call last)" in text or (not caught and re.search(
+                    r"^\s*\w*(Error|Exception|Warning)\b:", text, re.M)):
+                first = next((line for line in text.splitlines()
+                              if re.search(r"(Error|Exception|Warning)\b", line)), "")
+                run.problems.append(
+                    f"an output reports an error or warning: {first[:200]}")
     broken = [src for src, width in run.images if not width]
     if broken:
         run.problems.append(f"{len(broken)} figure(s) did not load: {broken[:3]}")
@@ -377,7 +391,8 @@ def site_page(html_path):
     values = [span.get_text().strip() for span in body.select("span.output.text_plain")
               if not span.find_parent("div", class_="cell_output")]
     images = len(body.select("div.cell_output img"))
-    listings = len(body.select("div.cell_output .highlight"))
+    listings = len([el for el in body.select("div.cell_output .highlight")
+                    if not el.find_parent("div", class_="stream")])
     return SitePage(values, images, listings)
 
 
