@@ -271,3 +271,13 @@ def test_no_stored_evaluations(docname):
     assert "user_expressions" not in (BOOK / f"{docname}.md").read_text(), (
         f"{docname}.md holds values saved by JupyterLab (user_expressions): remove "
         "them, the build computes them")
+
+
+@pytest.mark.parametrize("docname", notebook_docnames())
+def test_no_code_cell_is_removed_before_it_runs(docname):
+    """MyST-NB's inline mode does not execute a ``remove-cell`` cell, so an assert
+    there would guard nothing on the site: guard cells are ``remove-input`` and
+    ``remove-output`` instead."""
+    removed = [c.source[:60] for c in read_notebook(docname).cells
+               if c.cell_type == "code" and "remove-cell" in c.metadata.get("tags", [])]
+    assert not removed, f"{docname}: remove-cell code cells {removed}"
