@@ -484,7 +484,6 @@ def test_chapters_and_training_chapters_are_found():
     assert TRAINING_CHAPTERS, "no chapter trains a network: the fallback test is void"
 
 
-@pytest.mark.slow
 def test_jupyterlab_is_the_binder_images():
     """The versions this test runs are the ones binder/requirements.txt installs."""
     from importlib.metadata import version
@@ -609,6 +608,7 @@ sphinx:
 """
 
 
+@pytest.mark.slow
 def test_harness_passes_a_good_page_and_catches_a_bad_one(browser, tmp_path):  # noqa: F811
     """The checks can fail: a page using glue, {doc} and raising fails them, a page
     written for both passes them, with the site's values."""
