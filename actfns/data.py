@@ -28,7 +28,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from .env import atomic_write, data_dir
+from .env import atomic_write, data_dir, folder_exists
 
 __all__ = [
     "CLASS_NAMES",
@@ -116,6 +116,7 @@ def prepare_fashion_mnist(root=None, download=True, verify=True, debian_dir=DEBI
     """
     root = data_dir(root)
     raw = root / "FashionMNIST" / "raw"
+    folder_exists(raw, "ACTFNS_DATA")  # an unsearchable parent: said clearly
     if not all((raw / name).is_file() for name in FILES):
         if debian_dir is not None and Path(debian_dir).is_dir():
             _unpack_debian(raw, Path(debian_dir))

@@ -29,7 +29,7 @@ import torch
 
 __all__ = ["data_dir", "checkpoint_dir", "progress_enabled", "pretrained_url",
            "get_device", "device_of", "set_seed", "atomic_write", "read_json",
-           "temp_name", "remove_stale_temp_files", "fsync_dir"]
+           "temp_name", "remove_stale_temp_files", "fsync_dir", "folder_exists"]
 
 _CACHE = Path("~/.cache/actfns")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -38,6 +38,16 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 def _resolve(path, env, default):
     path = path if path is not None else os.environ.get(env) or default
     return Path(path).expanduser().resolve()
+
+
+def folder_exists(folder, variable):
+    """``folder.exists()``, with a parent that cannot be searched said clearly."""
+    try:
+        return folder.exists()
+    except PermissionError:
+        raise PermissionError(f"cannot look into {folder}: a parent folder is not "
+                              f"searchable (permission denied); point {variable} "
+                              "elsewhere or fix its permissions") from None
 
 
 def data_dir(path=None):
@@ -52,7 +62,7 @@ def checkpoint_dir(path=None):
         NotADirectoryError: the path exists and is not a folder.
     """
     folder = _resolve(path, "ACTFNS_CHECKPOINTS", _CACHE / "checkpoints")
-    if folder.exists() and not folder.is_dir():
+    if folder_exists(folder, "ACTFNS_CHECKPOINTS") and not folder.is_dir():
         where = "" if path is not None else " ($ACTFNS_CHECKPOINTS or the default)"
         raise NotADirectoryError(
             f"the checkpoint folder {folder}{where} is a file, not a folder: point "
@@ -104,6 +114,11 @@ def get_device(device=None):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{source}={str(device)!r}, but torch finds no CUDA device "
                          "on this machine; use 'cpu'")
+    if device.type == "cuda" and device.index is not None and (
+            device.index >= torch.cuda.device_count()):
+        raise ValueError(f"{source}={str(device)!r}, but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 to "
+                         f"cuda:{torch.cuda.device_count() - 1})")
     return device
 
 

@@ -10,14 +10,11 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # a file writer: no window, whatever the environment says
-
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from .activations import get_activation  # noqa: E402
-from .plotting import color_of  # noqa: E402
+from .activations import get_activation
+from .plotting import color_of
 
 __all__ = ["LOGO_ACTIVATIONS", "logo_figure", "write_logo"]
 
@@ -29,7 +26,9 @@ def logo_figure(size=2.0, linewidth=4.0):
     """A square figure of the ``LOGO_ACTIVATIONS`` curves on [-2.5, 2.5], without
     axes, on a transparent background."""
     x = torch.linspace(-2.5, 2.5, 401)
-    fig = plt.figure(figsize=(size, size))
+    # a Figure outside pyplot: no window and no backend change for the caller (pyplot
+    # is the notebook's, whose backend must stay the inline one)
+    fig = Figure(figsize=(size, size))
     ax = fig.add_axes((0.04, 0.04, 0.92, 0.92))
     ax.axhline(0, color="0.75", lw=linewidth / 3, zorder=0)
     for name in LOGO_ACTIVATIONS:
@@ -50,13 +49,10 @@ def write_logo(folder):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"logo": folder / "logo.svg", "favicon": folder / "favicon.png"}
-    with plt.rc_context({"svg.hashsalt": "actfns-logo", "svg.fonttype": "none"}):
-        fig = logo_figure()
-        fig.savefig(paths["logo"], format="svg", metadata={"Date": None})
-        plt.close(fig)
-    fig = logo_figure(size=1.0, linewidth=3.0)
-    fig.savefig(paths["favicon"], format="png", dpi=64)
-    plt.close(fig)
+    with matplotlib.rc_context({"svg.hashsalt": "actfns-logo",
+                                "svg.fonttype": "none"}):
+        logo_figure().savefig(paths["logo"], format="svg", metadata={"Date": None})
+    logo_figure(size=1.0, linewidth=3.0).savefig(paths["favicon"], format="png", dpi=64)
     return paths
 
 

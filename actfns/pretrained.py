@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, read_files
 from .course import COURSE_CHECKPOINT_SHA256, COURSE_CHECKPOINT_URL
 from .env import atomic_write, data_dir, pretrained_url
 from .store import FILES, HISTORY
@@ -50,14 +50,19 @@ def publish_runs(store, dest):
     runs = {}
     for run in store.list():
         files = {}
+        try:  # all files of one version, checked (a run replaced meanwhile: the new)
+            contents, _ = read_files(store.folder, run.name, FILES)
+        except CheckpointError:
+            continue  # removed or damaged since it was listed: not published
         for suffix in FILES:
-            data = run.files[suffix].read_bytes()
+            data = contents[suffix]
             target = dest / f"{run.name}{suffix}"
             atomic_write(target, lambda f, data=data: f.write(data), mode=0o644)
             files[suffix] = {"path": target.name, "sha256": _sha256(data),
                              "size": len(data)}
-        runs[run.name] = {"fingerprint": run.fingerprint, "files": files,
-                          "test_acc": run.history.test_acc}
+        history = json.loads(contents[HISTORY].decode())  # of the files published
+        runs[run.name] = {"fingerprint": history["fingerprint"], "files": files,
+                          "test_acc": history["test_acc"]}
     manifest = {"format": 1, "actfns": __version__, "torch": torch.__version__,
                 "runs": runs}
     text = json.dumps(manifest, indent=1, sort_keys=True).encode()

@@ -238,6 +238,7 @@ def _train_or_reuse(net, name, fingerprint, spec_dict, data, recipe, seed, *, st
                 if fetched:
                     return store.get(name, fingerprint, net, device)[1]
                 reason = why or reason
+        store.check_put(name)  # refuse a foreign or unreadable NAME before training
         if progress_enabled(progress):
             minutes = estimate_minutes(net, data, recipe, device)
             print(f"{name}: training it ({reason}); at most about "

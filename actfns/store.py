@@ -345,4 +345,34 @@ class RunStore:
                     removed.append(name)
             except (Timeout, OSError):
                 continue  # being trained right now (in use), or cannot be changed
+        return removed + self._prune_legacy(unused_since)
+
+    def _prune_legacy(self, unused_since):
+        """Older actfns's runs (``NAME.config``, ``NAME.tar`` and an actfns history
+        side by side: never reused by this version) last written before
+        ``unused_since``, and lock files of names that hold nothing any more."""
+        removed = []
+        if not self.folder.is_dir():
+            return removed
+        for history in sorted(self.folder.glob(f"*{HISTORY}")):
+            name = history.name[:-len(HISTORY)]
+            try:
+                with run_lock(self.folder, name).acquire(timeout=0):
+                    if (self._owner(name) != "legacy"
+                            or history.stat().st_mtime >= unused_since):
+                        continue
+                    for suffix in FILES:
+                        (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+                    removed.append(name)
+            except (Timeout, OSError, CheckpointError):
+                continue
+        for lock_file in sorted(self.folder.glob(".*.lock")):
+            name = lock_file.name[1:-len(".lock")]
+            try:
+                lock = run_lock(self.folder, name)
+                with lock.acquire(timeout=0):  # nobody waits on it: safe to remove
+                    if checkpoint_entry(self.folder, name)[0] is None:
+                        lock_file.unlink()
+            except (Timeout, OSError, CheckpointError, ValueError):
+                continue
         return removed

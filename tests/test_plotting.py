@@ -174,3 +174,30 @@ def test_integer_columns_get_integer_ticks_in_study_plots():
     fig = af.plot_seed_points(runs, "best_epoch", scale=1, ylabel="best epoch")
     fig.canvas.draw()
     assert integer_ticks(fig.axes[0].yaxis)
+
+
+def test_importing_actfns_keeps_the_notebooks_backend():
+    """A module that switched matplotlib to Agg at import made every chapter lose
+    its figures (the kernel's inline backend was replaced)."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; import actfns; import actfns.logo; "
+            "print(matplotlib.get_backend())")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "module://matplotlib_inline.backend_inline"
+
+
+def test_logo_is_drawn_without_pyplot(tmp_path):
+    import matplotlib.pyplot as plt
+
+    import actfns.logo
+
+    before = plt.get_fignums()
+    paths = actfns.logo.write_logo(tmp_path)
+    assert paths["logo"].read_text().startswith("<?xml")
+    assert paths["favicon"].stat().st_size > 0
+    assert plt.get_fignums() == before  # no pyplot figure left open

@@ -287,6 +287,26 @@ def test_prune_removes_only_our_unused_runs(store):
     assert not list(store.folder.glob(".old.v-*"))
 
 
+def test_prune_removes_an_older_actfns_runs_and_orphan_locks(store):
+    """An older actfns stored NAME.config, NAME.tar and NAME.history.json side by
+    side; this version never reuses them, so prune removes them, and the lock files
+    of names that hold nothing. The course's pair (no history) stays."""
+    net = small_net(0)
+    course_pair(store.folder, "legacy", net)
+    (store.folder / "legacy.history.json").write_text(
+        json.dumps(make_history(name="legacy").to_dict()))
+    course_pair(store.folder, "FashionMNIST_relu", net)  # the course's own
+    for path in store.folder.iterdir():
+        os.utime(path, (1000, 1000))
+    (store.folder / ".gone.lock").touch()
+    store.put("kept", small_net(1), make_history(name="kept"))
+    assert store.prune(unused_since=2000) == ["legacy"]
+    assert not list(store.folder.glob("legacy*"))
+    assert (store.folder / "FashionMNIST_relu.tar").is_file()
+    assert not (store.folder / ".gone.lock").exists()
+    assert (store.folder / ".kept.lock").exists() and store.names() == ["kept"]
+
+
 def test_reading_a_run_marks_it_used(stored):
     store, _ = stored
     os.utime(store.path("run"), (1000, 1000), follow_symlinks=False)
