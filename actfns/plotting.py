@@ -91,12 +91,18 @@ def plot_weight_grads(grads, act=None, title=None, color=None, bins=30):
         sns.histplot(g.flatten().cpu().numpy(), bins=bins, ax=ax, color=color,
                      stat="density", element="step")
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("dL/dw")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+        ax.xaxis.get_offset_text().set_fontsize(7)  # the "1e-5" above the axis end
+        ax.set_xlabel("dL/dw", labelpad=1)
+        ax.xaxis.set_label_coords(0.4, -0.16)  # left of the offset text, not under it
         ax.set_ylabel("density" if ax is axes[0] else "")
     if title:
         fig.suptitle(title)
     return fig
+
+
+_COLUMN_LABELS = {"norm": "norm", "rms": "RMS (per weight)", "mean_abs": "mean |dL/dw|",
+                  "max_abs": "largest |dL/dw|", "std": "std"}
 
 
 def plot_grad_norms(stats, column="norm"):
@@ -110,7 +116,7 @@ def plot_grad_norms(stats, column="norm"):
         ax.plot(df["layer"], df[column], "o-", color=color_of(name), label=name)
     ax.set_yscale("log")
     ax.set_xlabel("layer (1 = input side)")
-    ax.set_ylabel(f"weight-gradient {column}")
+    ax.set_ylabel("weight-gradient " + _COLUMN_LABELS.get(column, column))
     ax.set_xticks(list(next(iter(stats.values()))["layer"]))
     ax.legend(fontsize=8, ncols=2)
     return fig
