@@ -26,6 +26,7 @@ import functools
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,12 +118,19 @@ def measure(source, url, cpu, timeout, scratch):
     command = ["taskset", "-c", str(cpu), str(ROOT / "binder" / "start"),
                sys.executable, __file__, "--child", str(source), "--timeout",
                str(timeout)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True,
-                          timeout=timeout + 300)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
+    # its own process group: stopping the benchmark stops the chapter's kernel too
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout + 300)
+    except BaseException:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        raise
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if child.returncode or not lines:
         return {"seconds": None, "peak_mb": None,
-                "error": f"exit {done.returncode}: {done.stderr.strip()[-300:]}"}
+                "error": f"exit {child.returncode}: {stderr.strip()[-300:]}"}
     return json.loads(lines[-1])
 
 
@@ -142,6 +150,8 @@ def main():
     p.add_argument("--json", help="write the results here too")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the chapter is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.child:
         print(json.dumps(run_chapter(Path(args.child), args.timeout)))
         return
