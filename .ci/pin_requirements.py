@@ -1,4 +1,5 @@
-"""Write requirements.txt: the exact versions of actfns[book,test] and all it needs.
+"""Write requirements.txt: the exact versions of actfns[book,test,lab,cluster] and all
+it needs.
 
 Run it with the environment the book is built and tested with:
 
@@ -16,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT, EXTRAS = "actfns", {"book", "test"}
+ROOT, EXTRAS = "actfns", {"book", "test", "lab", "cluster"}
 TORCH_BUILD_DEPS = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
 HEADER = """\
 # The exact environment the book is built and tested with (CI, Binder, README).
@@ -25,7 +26,7 @@ HEADER = """\
 # Version ranges for users of the package live in pyproject.toml.
 # torch's CUDA runtime wheels are not pinned here (see .ci/pin_requirements.py);
 # GitHub Actions and Binder install the CPU-only torch build of the same version.
--e .[book,test]
+-e .[book,test,lab,cluster]
 """
 
 
