@@ -250,6 +250,7 @@ class RunStore:
             CheckpointError: as :meth:`put`.
         """
         check_name(name)
+        self._drop_legacy(name)
         if set(files) != set(FILES):
             raise ValueError(f"a run is the files {', '.join(FILES)}; got "
                              f"{', '.join(sorted(files))}")
@@ -285,7 +286,8 @@ class RunStore:
         Raises:
             CheckpointError: ``"foreign"`` or ``"unreadable"``.
         """
-        if self._owner(check_name(name)) == "foreign":
+        self._drop_legacy(check_name(name))
+        if self._owner(name) == "foreign":
             raise self._foreign(name)
 
     def touch(self, name):
@@ -294,8 +296,23 @@ class RunStore:
             os.utime(self.path(name), follow_symlinks=False)
 
     def tidy(self, name):
-        """Remove what killed writers left of NAME, if nobody is writing it now."""
+        """Remove what killed writers left of NAME, and an older actfns's flat files
+        of NAME beside its run (which would make NAME ambiguous), if nobody is
+        writing it now."""
+        self._drop_legacy(name)
         return clean_leftovers(self.folder, name)
+
+    def _drop_legacy(self, name):
+        history = self.folder / f"{name}{HISTORY}"
+        try:
+            if not (history.is_file() and self.path(name).is_symlink()):
+                return
+            with run_lock(self.folder, name).acquire(timeout=0):
+                _parse_history(history.read_bytes(), history)  # an actfns history
+                for suffix in FILES:
+                    (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+        except (Timeout, OSError, CheckpointError, ValueError):
+            return  # busy, unreadable or not ours: left as it is
 
     def names(self):
         """Names of the runs in the store (links to folders), sorted."""

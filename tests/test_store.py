@@ -333,3 +333,22 @@ def test_odd_names_are_clear_errors(store, name):
         with pytest.raises(error, match="checkpoint name"):
             call()
     assert not store.folder.exists() or listing(store.folder) == []
+
+
+def test_an_older_actfns_flat_run_beside_a_run_is_dropped_not_ambiguous(store):
+    """A process of an older actfns wrote NAME.config/.tar/.history.json while this
+    version stored NAME: the flat files are ours and outdated, so reading NAME
+    removes them instead of calling NAME ambiguous. The course's pair (no history)
+    beside a run stays an error that names both."""
+    net = small_net(0)
+    store.put("run", net, make_history(name="run"))
+    course_pair(store.folder, "run", small_net(1))
+    (store.folder / "run.history.json").write_text(
+        json.dumps(make_history(name="run").to_dict()))
+    got, _ = store.get("run")
+    assert same_weights(got, net)
+    assert not list(store.folder.glob("run.*"))
+    course_pair(store.folder, "run", small_net(1))  # no history: someone's own
+    with pytest.raises(af.CheckpointError, match="holds both run and") as err:
+        store.get("run")
+    assert err.value.kind == "ambiguous"
