@@ -55,11 +55,13 @@ from .data import (
 from .depth import depth_sweep, neuron_census
 from .diagnostics import (
     DeadNeurons,
+    Plateau,
     activation_stats,
     count_dead_neurons,
     grad_stats,
     hidden_preactivations,
     layer_activations,
+    plateau,
     units_ever,
     weight_grads,
 )
@@ -135,6 +137,7 @@ __all__ = [
     # diagnostics
     "DeadNeurons", "activation_stats", "count_dead_neurons", "grad_stats",
     "hidden_preactivations", "layer_activations", "units_ever", "weight_grads",
+    "Plateau", "plateau",
     "depth_sweep", "neuron_census",
     # figures
     "ACT_COLORS", "color_of", "plot_activation_functions", "plot_activation_hists",

@@ -14,7 +14,7 @@ from .env import device_of
 
 __all__ = ["weight_grads", "grad_stats", "activation_stats", "layer_activations",
            "hidden_preactivations", "DeadNeurons", "count_dead_neurons", "units_ever",
-           "activation_layers"]
+           "activation_layers", "Plateau", "plateau"]
 
 
 @contextmanager
@@ -225,3 +225,39 @@ def units_ever(net, dataset, tests, batch_size=4096, device=None,
         for handle in handles:
             handle.remove()
     return {name: ever[name] for name in layers}
+
+
+@dataclass
+class Plateau:
+    """Where a run's validation accuracy was no better than answering one class.
+
+    ``level`` is the largest class's share of the validation set (what a network
+    that always answers that class scores); ``on`` is one bool per epoch (validation
+    accuracy <= level); ``first_escape`` the first epoch above the level and
+    ``last_on`` the last epoch at or below it (1-based; None if there is none).
+    """
+
+    level: float
+    on: list
+
+    @property
+    def epochs_on(self):
+        return sum(self.on)
+
+    @property
+    def first_escape(self):
+        return next((e for e, on in enumerate(self.on, start=1) if not on), None)
+
+    @property
+    def last_on(self):
+        return max((e for e, on in enumerate(self.on, start=1) if on), default=None)
+
+
+def plateau(history, val_set):
+    """The one-class plateau of a run (see ``Plateau``), from its History and the
+    validation set it was scored on (a ``TensorDataset`` of images and labels)."""
+    labels = val_set.tensors[1]
+    if len(labels) == 0:
+        raise ValueError("the validation set is empty")
+    level = labels.bincount().max().item() / len(labels)
+    return Plateau(level, [acc <= level for acc in history.val_acc])

@@ -266,3 +266,14 @@ def test_units_ever_streams_each_test_over_the_batches(batch_size):
 def test_units_ever_needs_activation_layers():
     with pytest.raises(ValueError, match="has no ActivationFunction modules"):
         af.units_ever(nn.Linear(4, 2), torch.randn(3, 4), {"any": lambda o: o.any(0)})
+
+
+def test_plateau_of_a_run_that_answers_one_class_first():
+    labels = torch.tensor([0, 0, 0, 1, 2])  # the largest class is 60 %
+    val = TensorDataset(torch.zeros(5, 2), labels)
+    h = af.History("run", val_acc=[0.2, 0.6, 0.4, 0.8, 0.6, 0.9])
+    p = af.plateau(h, val)
+    assert p.level == 0.6 and p.on == [True, True, True, False, True, False]
+    assert (p.first_escape, p.last_on, p.epochs_on) == (4, 5, 4)
+    learned = af.plateau(af.History("r", val_acc=[0.7, 0.9]), val)
+    assert (learned.first_escape, learned.last_on) == (1, None)
