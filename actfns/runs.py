@@ -409,6 +409,7 @@ def run_cost(specs, data, store=None, device=None):
             _, history = store.get(spec.name, spec.fingerprint(data, net))
         except CheckpointError:
             seconds += 60 * estimate_minutes(net, data, spec.recipe, device)
+            size += sum(4 * p.numel() for p in net.parameters())  # float32 weights
             estimated += 1
             continue
         seconds += history.wall_time
