@@ -3,21 +3,28 @@ of W single-thread workers, taking turns; the speed-up, what each run costs beyo
 training, and what W workers would take for the full several-seeds study.
 
 Every repetition trains the same N runs into fresh stores, serially then on the
-cluster (whose workers were started and warmed up before: data loaded, first
-optimizer built; that start-up is reported apart). Then the cluster "trains" them
-again from the store (every run reused), which is the pure per-run cost of a task:
-scheduling, sending the spec, loading the run. Finally one epoch of the course's
-network on the full data, on one thread, prices the full-budget study (9 activations
-x 30 seeds of the course's recipe; the epochs per run are read from the course runs
-in the store when there are some, else 40).
+cluster (whose workers were started and warmed up before: imports, data loaded, first
+optimizer built; that start-up is reported apart), then "trains" them on the cluster
+again, all reused from the store: the pure cost of a task (scheduling, sending the
+spec, loading the run). Wall and CPU times are both reported. On a machine shared with
+other work the wall-clock speed-up says little: Linux's autogroup scheduler gives all
+the processes of one terminal session one share of the CPUs, so two workers there get
+no more CPU than one process. The CPU times do not depend on that: a run's CPU
+seconds serially against on the cluster give the overhead, and the speed-up on W free
+cores. Finally one epoch of the course's network on the full data, on one thread,
+prices the full-budget study (9 activations x 30 seeds of the course's recipe; the
+epochs per run are the course runs' in the store when there are some, else 40).
 
     .venv/bin/python benchmarks/bench_sweep.py   # --runs 12 --workers 2 --reps 3
 """
 
+import contextlib
 import math
 import os
 import tempfile
 import time
+
+import psutil
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
 
@@ -42,20 +49,37 @@ def small_specs(n):
                        max_epochs=2)[:n]
 
 
-def timed(fn):
-    """(wall seconds of ``fn()``, the sum of its runs' own training times)."""
-    t0 = time.perf_counter()
+def cpu_seconds():
+    """CPU seconds (user + system) used so far by this process and by each live child
+    (the Dask workers): ``(this process, children)``."""
+    children = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            children += times.user + times.system
+    return time.process_time(), children
+
+
+def measured(fn):
+    """``fn()``'s wall seconds, CPU seconds (this process + children) and the sum of
+    its runs' own training times."""
+    t0, (own0, kids0) = time.perf_counter(), cpu_seconds()
     histories = fn()
-    return time.perf_counter() - t0, sum(h.wall_time for h in histories)
+    own1, kids1 = cpu_seconds()
+    return (time.perf_counter() - t0, own1 - own0 + kids1 - kids0,
+            sum(h.wall_time for h in histories))
 
 
-def course_epoch_seconds(torch):
-    """One epoch of the course's network (the full recipe's unit), one thread."""
+def course_epoch_seconds():
+    """One epoch of the course's network on all the data, one thread: the full
+    recipe's unit. Returns ``(wall, CPU)`` seconds."""
     data = af.load_fashion_mnist(download=False)
     spec = af.RunSpec("relu", recipe=af.COURSE_RECIPE.replace(max_epochs=1))
     with tempfile.TemporaryDirectory() as folder:
+        cpu = time.process_time()
         history = af.train_run(spec, data, store=folder, progress=False)[1]
-    return history.epoch_time[0]
+        cpu = time.process_time() - cpu
+    return history.epoch_time[0], cpu * history.epoch_time[0] / history.wall_time
 
 
 def course_epochs():
@@ -78,58 +102,59 @@ def main():
     specs = small_specs(args.runs)
     data = SOURCE.load()
     warm = sweep_specs(["relu"], range(args.workers), hidden_sizes=(8,), max_epochs=1)
+    rows = {"serial": [], "cluster": [], "reused": []}
     with tempfile.TemporaryDirectory() as tmp:
         run_specs(warm, data, store=f"{tmp}/warm", progress=False)  # this process too
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), sum(cpu_seconds())
         with cluster_executor(workers=args.workers) as executor:
-            started = time.perf_counter() - t0
-            warmup, _ = timed(lambda: run_specs(warm, SOURCE, store=f"{tmp}/warm-c",
-                                                executor=executor, progress=False))
-            serial, cluster, reuse, inside = [], [], [], {"serial": [], "cluster": []}
+            run_specs(warm, SOURCE, store=f"{tmp}/warm-c", executor=executor,
+                      progress=False)
+            start_wall = time.perf_counter() - t0
+            start_cpu = (sum(cpu_seconds()) - cpu0) / args.workers
             for rep in range(args.reps):
-                wall, runs = timed(lambda rep=rep: run_specs(
-                    specs, data, store=f"{tmp}/s{rep}", progress=False))
-                serial.append(wall)
-                inside["serial"].append(runs)
-                wall, runs = timed(lambda rep=rep: run_specs(
+                rows["serial"].append(measured(lambda rep=rep: run_specs(
+                    specs, data, store=f"{tmp}/s{rep}", progress=False)))
+                rows["cluster"].append(measured(lambda rep=rep: run_specs(
                     specs, SOURCE, store=f"{tmp}/c{rep}", executor=executor,
-                    progress=False))
-                cluster.append(wall)
-                inside["cluster"].append(runs)
-                reuse.append(timed(lambda rep=rep: run_specs(
+                    progress=False)))
+                rows["reused"].append(measured(lambda rep=rep: run_specs(
                     specs, SOURCE, store=f"{tmp}/c{rep}", executor=executor,
-                    progress=False))[0])
-                print(f"  rep {rep + 1}: serial {serial[-1]:.1f} s, cluster "
-                      f"{cluster[-1]:.1f} s, cluster reusing {reuse[-1]:.2f} s; the "
-                      f"runs' own times {inside['serial'][-1]:.1f} s serially, "
-                      f"{inside['cluster'][-1]:.1f} s on the workers (load {load()})",
-                      flush=True)
+                    progress=False)))
+                print(f"  rep {rep + 1}: " + "; ".join(
+                    f"{k} {v[-1][0]:.1f} s wall, {v[-1][1]:.1f} s CPU"
+                    for k, v in rows.items()) + f" (load {load()})", flush=True)
     n, w = len(specs), args.workers
-    t_s, t_c, t_r = median(serial), median(cluster), median(reuse)
-    per_run = t_s / n
-    overhead = (t_c * w - t_s) / n  # worker-seconds per run beyond its training
-    print(f"\ncluster start {started:.1f} s; worker warm-up (imports, data, first "
-          f"optimizer) {warmup:.1f} s")
-    print(f"{n} runs: serial {t_s:.1f} s ({per_run:.2f} s a run), {w} workers "
-          f"{t_c:.1f} s: speed-up {t_s / t_c:.2f} (ideal {w}), "
-          f"efficiency {t_s / t_c / w:.0%}")
-    print(f"a run's own training time: {median(inside['serial']) / n:.2f} s "
-          f"serially, {median(inside['cluster']) / n:.2f} s on a worker (the "
-          "difference is the machine's other load, not the sweep)")
-    print(f"per-run cost beyond training: {overhead:+.2f} worker-seconds "
-          f"({overhead / per_run:+.0%} of a run); a reused run: "
-          f"{t_r / n * w:.3f} worker-seconds")
-    epoch = course_epoch_seconds(torch)
+    (s_wall, s_cpu, s_runs), (c_wall, c_cpu, c_runs), (_, r_cpu, _) = (
+        [median([r[i] for r in rows[k]]) for i in range(3)] for k in rows)
+    overhead = (c_cpu - s_cpu) / n
+    print(f"\nstart-up: {start_wall:.1f} s wall for the cluster and a first task on "
+          f"each worker (imports, data, first optimizer), {start_cpu:.1f} CPU-s a "
+          "worker")
+    print(f"{n} runs, wall: serial {s_wall:.1f} s, {w} workers {c_wall:.1f} s: "
+          f"speed-up {s_wall / c_wall:.2f} here (ideal {w}); the runs' own times "
+          f"{s_runs / n:.2f} s serially, {c_runs / n:.2f} s on a worker")
+    print(f"{n} runs, CPU: serial {s_cpu / n:.2f} s a run, on the cluster "
+          f"{c_cpu / n:.2f} s a run (workers + this process): overhead "
+          f"{overhead:+.2f} CPU-s a run ({overhead / (s_cpu / n):+.0%}); a reused run "
+          f"{r_cpu / n:.3f} CPU-s")
+    print(f"on {w} free cores: speed-up {w * s_cpu / c_cpu:.2f} (CPU-bound runs, "
+          "from the CPU times)")
+    epoch_wall, epoch_cpu = course_epoch_seconds()
     epochs, counted = course_epochs()
     source = f"mean of {counted} course runs in the store" if counted else "assumed"
-    run = epochs * epoch
+    run = epochs * epoch_cpu
     print(f"\nfull study: {FULL_RUNS} runs x {epochs:.0f} epochs ({source}) x "
-          f"{epoch:.1f} s per epoch of the course's network on one thread = "
-          f"{FULL_RUNS * run / 3600:.1f} h of one core")
-    print("scaling rule: time(W) = start-up + ceil(runs / W) x (run + overhead)")
+          f"{epoch_cpu:.1f} CPU-s per epoch of the course's network on one thread "
+          f"({epoch_wall:.1f} s wall here) = {FULL_RUNS * run / 3600:.1f} core-hours")
+    # the overhead: a fixed cost per task (a reused run's) and the rest, which grows
+    # with the run at most in proportion
+    fixed = r_cpu / n
+    share = max(overhead - fixed, 0.0) / (s_cpu / n)
+    print(f"scaling rule, W workers on W free cores: time(W) = {start_cpu:.0f} s "
+          f"start-up + ceil(runs / W) x (run x {1 + share:.2f} + {fixed:.2f} s)")
     for workers in (1, 2, 8, 32, 64, FULL_RUNS):
-        hours = (started + warmup + math.ceil(FULL_RUNS / workers)
-                 * (run + max(overhead, 0.0))) / 3600
+        hours = (start_cpu + math.ceil(FULL_RUNS / workers)
+                 * (run * (1 + share) + fixed)) / 3600
         print(f"  W = {workers:3d}: {hours:6.2f} h" + (f" ({hours * 60:.0f} min)"
                                                        if hours < 2 else ""))
     print(f"load average at end: {load()}")

@@ -247,6 +247,10 @@ def test_dask_cluster_equals_serial_survives_a_killed_worker_and_resumes(
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_dask_cluster_trains_a_run_asked_twice_once(dask_executor, tmp_path):
+    # the workers' environment: no spinning OpenMP threads, glibc's own malloc tuning
+    getenv = [dask_executor.submit(os.getenv, k).result()
+              for k in ("OMP_WAIT_POLICY", "MALLOC_TRIM_THRESHOLD_")]
+    assert getenv == ["PASSIVE", None]
     spec = SPECS[0]
     first, second = af.train_runs([spec, spec], SOURCE, store=tmp_path,
                                   executor=dask_executor)
