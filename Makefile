@@ -20,12 +20,15 @@ html:
 	$(BIN)/jupyter-book build book -W --keep-going
 
 # The whole book as one PDF (XeLaTeX; `make latex` installs Debian's TeX Live), put
-# beside the HTML, where every page's footer links to it. Executes every chapter again.
+# beside the HTML, where every page's footer links to it. Executes every chapter again,
+# in a build folder of its own (_build/pdf/_build: doctrees, executed notebooks, LaTeX),
+# so that it leaves the HTML build's records as they are.
 PDF := actfns.pdf
 pdf:
-	$(BIN)/jupyter-book build book --builder pdflatex -W --keep-going
+	$(BIN)/jupyter-book build book --builder pdflatex -W --keep-going \
+	  --path-output _build/pdf
 	mkdir -p _build/html
-	cp _build/latex/$(PDF) _build/html/$(PDF)
+	cp _build/pdf/_build/latex/$(PDF) _build/html/$(PDF)
 
 # The chapters' external links, with Sphinx's linkcheck builder (needs the internet;
 # the weekly workflow runs it): a broken link fails (-W). Report:
