@@ -91,6 +91,9 @@ def _sweep(args):
     recipe = {name: getattr(args, name) for name in ("max_epochs", "patience", "lr",
                                                      "momentum", "batch_size")
               if getattr(args, name) is not None}
+    for name in ("workers", "threads", "width"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            sys.exit(f"sweep: --{name} must be at least 1, got {getattr(args, name)}")
     try:
         specs = sweep_specs(args.activations, _seed_list(args.seeds),
                             depths=args.depths, width=args.width, inits=args.init,
@@ -108,8 +111,9 @@ def _sweep(args):
              f"on a local cluster of {args.workers} workers" if args.workers else
              "in this process")
     print(f"{len(specs)} runs, {where}, stored in {store.folder}", flush=True)
-    cluster = (cluster_executor(args.scheduler, args.workers)
-               if args.scheduler or args.workers else contextlib.nullcontext())
+    local = args.scheduler is None and args.workers is None
+    cluster = (contextlib.nullcontext() if local
+               else cluster_executor(args.scheduler, args.workers))
     failed = None
     with cluster as executor:
         try:

@@ -321,6 +321,9 @@ def run_specs(specs, data, *, executor=None, store=None, device=None, progress=N
     for spec in specs:
         if not isinstance(spec, RunSpec):
             raise TypeError(f"specs must be RunSpecs, got {type(spec).__name__}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(
+            threads, int) or threads < 1):
+        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
     store = store if isinstance(store, RunStore) else RunStore(store)
     results = [None] * len(specs)
     bar = tqdm(total=len(specs), desc="runs", unit="run",

@@ -362,3 +362,9 @@ def test_sweep_command_writes_runs_and_summary_and_resumes(tmp_path, capsys):
         main(["sweep", "--seeds", "x"])
     with pytest.raises(SystemExit, match="unknown activation 'nope'"):
         main(["sweep", "--activations", "nope"])
+    with pytest.raises(SystemExit, match="--workers must be at least 1, got 0"):
+        main(["sweep", "--workers", "0"])
+    with pytest.raises(SystemExit, match="max_epochs must be a whole number >= 1"):
+        main(["sweep", "--max-epochs", "0"])
+    with pytest.raises(ValueError, match="threads must be a whole number >= 1"):
+        af.train_runs(SPECS, SOURCE, threads=0)
