@@ -103,12 +103,23 @@ from .runs import (
     train_model,
     train_or_load,
     train_run,
-    train_runs,
     train_with_init,
 )
-from .seeds import compare_to_best, runs_frame, summarize_runs, train_seeds
+from .seeds import (
+    SWEEP_ACTIVATIONS,
+    compare_to_best,
+    read_sweep,
+    runs_frame,
+    screen_table,
+    summarize_runs,
+    sweep_specs,
+    sweep_tables,
+    train_seeds,
+    write_sweep,
+)
 from .source import show_source
 from .store import RunStore
+from .sweep import DataSource, RunFailure, SweepError, cluster_executor, train_runs
 from .train import History, evaluate, fit, train_epoch
 from .version import __version__
 
@@ -134,6 +145,9 @@ __all__ = [
     "save_model",
     "fetch_course_checkpoints", "fetch_runs", "publish_runs",
     "compare_to_best", "runs_frame", "summarize_runs", "train_seeds",
+    # sweeps: many runs on any executor (a Dask cluster too)
+    "SWEEP_ACTIVATIONS", "DataSource", "RunFailure", "SweepError", "cluster_executor",
+    "read_sweep", "screen_table", "sweep_specs", "sweep_tables", "write_sweep",
     # diagnostics
     "DeadNeurons", "activation_stats", "count_dead_neurons", "grad_stats",
     "hidden_preactivations", "layer_activations", "units_ever", "weight_grads",

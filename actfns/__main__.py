@@ -28,18 +28,9 @@ from pathlib import Path
 from .data import DatasetError, prepare_fashion_mnist
 from .initialisation import INIT_SCHEMES
 from .pretrained import fetch_course_checkpoints, fetch_runs, publish_runs
+from .seeds import SWEEP_ACTIVATIONS, screen_table, sweep_specs, write_sweep
 from .store import RunStore
-from .sweep import (
-    SWEEP_ACTIVATIONS,
-    DataSource,
-    RunFailure,
-    SweepError,
-    cluster_executor,
-    run_specs,
-    screen_table,
-    sweep_specs,
-    write_sweep,
-)
+from .sweep import DataSource, RunFailure, SweepError, cluster_executor, train_runs
 
 
 def _runs(args):
@@ -117,7 +108,7 @@ def _sweep(args):
     failed = None
     with cluster as executor:
         try:
-            histories = run_specs(specs, source, executor=executor, store=store,
+            histories = train_runs(specs, source, executor=executor, store=store,
                                   device=args.device, threads=args.threads)
         except SweepError as err:
             failed, histories = err, err.results

@@ -5,7 +5,6 @@ them. The depth chapter of the book is built on these two functions.
 """
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import torch
@@ -13,7 +12,7 @@ import torch
 from .activations import make_activation, registry_name
 from .course import COURSE_SEED
 from .diagnostics import units_ever
-from .env import get_device
+from .env import as_executor, get_device
 from .initialisation import initial_network
 
 __all__ = ["neuron_census", "depth_sweep"]
@@ -68,14 +67,7 @@ def depth_sweep(acts, depths, dataset, width=256, seed=COURSE_SEED, device=None,
     if not depths or depths[0] < 1:
         raise ValueError(f"depths must be positive integers, got {depths!r}")
     if executor is not None:
-        if hasattr(executor, "get_executor"):  # a Dask Client
-            executor = executor.get_executor()
-        if isinstance(executor, ThreadPoolExecutor):
-            raise ValueError(
-                "depth_sweep cannot run on a ThreadPoolExecutor: its tasks would "
-                "share torch's global random generator, which seeds the networks, "
-                "and get other weights than asked for; use a ProcessPoolExecutor or "
-                "a Dask cluster with one thread per worker")
+        executor = as_executor(executor, threads_allowed=False, what="depth_sweep")
         task = functools.partial(depth_sweep, depths=depths, dataset=dataset,
                                  width=width, seed=seed, device=device)
         frames = list(executor.map(task, [[act] for act in acts]))

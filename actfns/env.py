@@ -29,7 +29,8 @@ import torch
 
 __all__ = ["data_dir", "checkpoint_dir", "progress_enabled", "pretrained_url",
            "get_device", "device_of", "set_seed", "atomic_write", "read_json",
-           "temp_name", "remove_stale_temp_files", "fsync_dir", "folder_exists"]
+           "temp_name", "remove_stale_temp_files", "fsync_dir", "folder_exists",
+           "as_executor"]
 
 _CACHE = Path("~/.cache/actfns")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -250,3 +251,26 @@ def read_json(path, what, error=ValueError):
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise error(f"{what} file {path} is not valid JSON ({err})") from None
+
+
+def as_executor(executor, threads_allowed=True, what="this"):
+    """``executor`` as a ``concurrent.futures.Executor``: a Dask ``Client`` gives its
+    ``get_executor()``; anything without ``submit`` is refused. With
+    ``threads_allowed=False`` a thread pool is refused too: tasks in threads of one
+    process share torch's global random generator, which seeds the networks.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if hasattr(executor, "get_executor"):  # a Dask Client
+        executor = executor.get_executor()
+    if not callable(getattr(executor, "submit", None)):
+        raise TypeError("executor must be a concurrent.futures.Executor (e.g. "
+                        "ProcessPoolExecutor, or a Dask Client's get_executor()), got "
+                        f"{type(executor).__name__}")
+    if not threads_allowed and isinstance(executor, ThreadPoolExecutor):
+        raise ValueError(
+            f"{what} cannot run on a ThreadPoolExecutor: its tasks would share "
+            "torch's global random generator, which seeds the networks, and get other "
+            "weights than asked for; use a ProcessPoolExecutor or a Dask cluster with "
+            "one thread per worker")
+    return executor

@@ -6,7 +6,6 @@ Every function returns data (networks, DataFrames); the figures are in ``plottin
 
 import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import torch
@@ -20,7 +19,7 @@ from .course import (
     COURSE_SEED,
 )
 from .diagnostics import activation_stats, grad_stats, weight_grads
-from .env import set_seed
+from .env import as_executor, set_seed
 from .model import BaseNetwork
 
 __all__ = ["INIT_SCHEMES", "init_gain", "init_network", "initial_network",
@@ -123,14 +122,7 @@ def init_study(acts, schemes, X, y, hidden_sizes=COURSE_HIDDEN_SIZES,
         (its root mean square entry, comparable between layers of different sizes).
     """
     if executor is not None:
-        if hasattr(executor, "get_executor"):  # a Dask Client
-            executor = executor.get_executor()
-        if isinstance(executor, ThreadPoolExecutor):
-            raise ValueError(
-                "init_study cannot run on a ThreadPoolExecutor: its tasks would "
-                "share torch's global random generator, which seeds the networks, "
-                "and get other weights than asked for; use a ProcessPoolExecutor or "
-                "a Dask cluster with one thread per worker")
+        executor = as_executor(executor, threads_allowed=False, what="init_study")
         task = functools.partial(init_study, X=X, y=y, hidden_sizes=hidden_sizes,
                                  seed=seed, num_classes=num_classes)
         pairs = [(act, scheme) for act in acts for scheme in schemes]

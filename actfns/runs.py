@@ -31,11 +31,12 @@ from .course import (
 )
 from .env import get_device, progress_enabled
 from .initialisation import INIT_SCHEMES, initial_network
+from .pretrained import fetch_run
 from .store import RunStore
 from .train import fit
 from .version import __version__
 
-__all__ = ["RunSpec", "RunCost", "train_run", "train_runs", "train_or_load",
+__all__ = ["RunSpec", "RunCost", "train_run", "train_or_load",
            "train_with_init", "train_model", "run_cost", "code_hash", "torch_release"]
 
 # The modules whose code decides a trained network's weights.
@@ -232,8 +233,6 @@ def _train_or_reuse(net, name, fingerprint, spec_dict, data, recipe, seed, *, st
                 if err.kind not in RETRAIN_KINDS:
                     raise
             if fetch:
-                from .pretrained import fetch_run
-
                 fetched, why = fetch_run(store, name, fingerprint)
                 if fetched:
                     return store.get(name, fingerprint, net, device)[1]
@@ -274,44 +273,6 @@ def train_run(spec, data, *, store=None, device=None, progress=None, overwrite=F
     return net, history
 
 
-def train_runs(specs, data, *, executor=None, store=None, device=None, progress=None,
-               threads=None):
-    """Train (or reuse) every run of ``specs``: serially, or as tasks on ``executor``.
-
-    Each task is one spec and a description of the data (``af.DataSource``); the
-    worker loads the data itself (once per process), trains or reuses the run through
-    the store, and sends back its History. The store's per-run lock keeps two workers
-    from training one run; a run whose worker died is not stored, so calling the same
-    sweep again trains only what is missing. One progress bar counts the runs done,
-    running and failed.
-
-    Args:
-        specs: ``RunSpec``s.
-        data: ``FashionMNISTData`` or an ``af.DataSource``. With an executor, data
-            from ``af.load_fashion_mnist()`` or ``DataSource.load()``: the workers
-            load it again from their own ``$ACTFNS_DATA`` (or the source's root).
-        executor: None (serial, in this process), a
-            ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``, or a
-            Dask ``Client`` (or its ``get_executor()``). Give a process pool the
-            ``forkserver`` (or ``spawn``) start method, as torch's threads do not
-            survive a plain fork; ``ctx.set_forkserver_preload(["actfns.sweep"])``
-            makes its workers start from a process that has imported actfns.
-        store: a ``RunStore`` or folder (None: ``$ACTFNS_CHECKPOINTS``); on a
-            cluster, a folder every worker sees under this path.
-        threads: torch threads per run (default: this process's when serial, 1 on an
-            executor). The same seed and thread count give the same weights.
-    Returns:
-        the runs' Histories, in the order of ``specs``.
-    Raises:
-        SweepError: some runs failed; raised once every other run has finished. Its
-            message names each failed run with its error, and ``results`` holds every
-            run (History or ``RunFailure``, with the worker's traceback).
-    """
-    # the executor machinery lives in sweep, beside the command line that uses it
-    from .sweep import run_specs
-
-    return run_specs(specs, data, executor=executor, store=store, device=device,
-                     progress=progress, threads=threads)
 
 
 def _spec(act_fn, seed, hidden_sizes, init, recipe_changes):

@@ -1,20 +1,31 @@
 """Several seeds: train each activation with several seeds, summarise, compare.
 
 One seed decides both the initial weights and the batch order; the spread over seeds
-is the noise any comparison of activations has to beat. Every function returns data
+is the noise any comparison of activations has to beat. A study is a grid of runs
+(activations x seeds x depths x initialisations, :func:`sweep_specs`), trained on any
+executor (``sweep.train_runs``) and summarised as the several-seeds chapter shows it
+(:func:`sweep_tables`, ``python -m actfns sweep``). Every function returns data
 (DataFrames, Histories); the figures are in ``plotting``.
 """
 
 import math
+import os
 
 import pandas as pd
 from scipy.stats import t as student_t
 
-from .course import COURSE_RECIPE
-from .runs import RunSpec, train_runs
+from .course import COURSE_RECIPE, COURSE_SEED
+from .env import atomic_write
+from .runs import RunSpec
+from .sweep import train_runs
 
-__all__ = ["seed_specs", "train_seeds", "runs_frame", "summarize_runs",
-           "compare_to_best"]
+__all__ = ["SWEEP_ACTIVATIONS", "seed_specs", "train_seeds", "runs_frame",
+           "summarize_runs", "compare_to_best", "sweep_specs", "sweep_tables",
+           "screen_table", "write_sweep", "read_sweep"]
+
+SWEEP_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish", "gelu",
+                     "mish", "selu")
+"""The several-seeds chapter's nine activations: the course's six, GELU, Mish, SELU."""
 
 
 def seed_specs(acts, seeds, **spec):
@@ -117,3 +128,120 @@ def compare_to_best(summary, column="test_acc", alpha=0.05):
     out.loc[best, ["se", "t", "df", "t_crit"]] = math.nan
     out.loc[best, "within_noise"] = True
     return out.sort_values("gap")
+
+
+def sweep_specs(acts=SWEEP_ACTIVATIONS, seeds=(COURSE_SEED,), *, depths=None,
+                width=256, inits=("default",), **spec):
+    """The runs of a grid: every activation, seed, depth and initialisation.
+
+    Args:
+        depths: numbers of hidden layers, each ``width`` units wide (None: the
+            course's network).
+        inits: initialisation schemes (``INIT_SCHEMES``).
+        spec: other RunSpec fields or changes to the course's recipe
+            (``max_epochs=3``), as ``seed_specs`` takes them.
+    Returns:
+        list of ``RunSpec``, without duplicates.
+    """
+    sizes = [None] if depths is None else [(width,) * d for d in depths]
+    specs = []
+    for hidden in sizes:
+        for init in inits:
+            more = dict(spec, init=init)
+            if hidden is not None:
+                more["hidden_sizes"] = hidden
+            specs += seed_specs(acts, seeds, **more)
+    return list(dict.fromkeys(specs))
+
+
+def _label(spec, depths, inits):
+    label = spec.act_name
+    if depths:
+        label += f" depth={len(spec.hidden_sizes)}"
+    if inits:
+        label += f" init={spec.init}"
+    return label
+
+
+def sweep_tables(specs, histories):
+    """The runs of a sweep and their summary, as the several-seeds chapter shows them.
+
+    Runs are grouped by activation, and by depth and initialisation where the sweep
+    has several (group labels like ``"relu depth=4 init=kaiming"``).
+
+    Returns:
+        ``(runs, summary)``: ``runs``, one row per run (``runs_frame``'s columns, the
+        group in ``activation``, plus ``act``, ``depth``, ``init`` and ``name``);
+        ``summary``, ``summarize_runs`` per group joined with ``compare_to_best``'s
+        screen (``gap``, ``se``, ``t``, ``df``, ``t_crit``, ``within_noise``), best
+        group first.
+    """
+    specs = list(specs)
+    depths = len({s.hidden_sizes for s in specs}) > 1
+    inits = len({s.init for s in specs}) > 1
+    groups, rows = {}, {}
+    for spec, history in zip(specs, histories, strict=True):
+        label = _label(spec, depths, inits)
+        groups.setdefault(label, {})[spec.seed] = history
+        rows.setdefault(label, {})[spec.seed] = dict(
+            act=spec.act_name, depth=len(spec.hidden_sizes), init=spec.init,
+            name=spec.name)
+    runs = runs_frame(groups)
+    extra = pd.DataFrame([row for r in rows.values() for row in r.values()])
+    runs = pd.concat([runs, extra], axis=1)
+    summary = summarize_runs(groups)
+    screen = compare_to_best(summary)
+    summary = summary.loc[screen.index].join(
+        screen[["gap", "se", "t", "df", "t_crit", "within_noise"]])
+    summary.index.name = "activation"
+    return runs, summary
+
+
+def screen_table(summary):
+    """``sweep_tables``'s summary as text columns: test accuracy, epochs to the best
+    validation accuracy and training time as mean ± std; the gap to the best and its
+    standard error in percentage points; t, df, t_crit and within_noise."""
+
+    def mean_std(col, scale=1.0, digits=2):
+        fmt = f"{{:.{digits}f}}".format
+        return ((scale * summary[f"{col}_mean"]).map(fmt) + " ± "
+                + (scale * summary[f"{col}_std"]).map(fmt))
+
+    table = pd.DataFrame({"runs": summary["runs"],
+                          "test accuracy (%)": mean_std("test_acc", 100),
+                          "epochs to best": mean_std("best_epoch", digits=1),
+                          "time (s)": mean_std("wall_time", digits=1),
+                          "gap (points)": (100 * summary["gap"]).round(2),
+                          "se (points)": (100 * summary["se"]).round(2)})
+    return table.join(summary[["t", "df", "t_crit"]].round(2)).join(
+        summary["within_noise"])
+
+
+def write_sweep(folder, specs, histories):
+    """Write ``runs.csv`` and ``summary.csv`` (see :func:`sweep_tables`) into
+    ``folder``; returns ``(runs, summary)``."""
+    runs, summary = sweep_tables(specs, histories)
+    folder = os.fspath(folder)
+    for name, frame, index in (("runs.csv", runs, False),
+                               ("summary.csv", summary, True)):
+        text = frame.to_csv(index=index).encode()
+        atomic_write(os.path.join(folder, name), lambda f, text=text: f.write(text))
+    return runs, summary
+
+
+def read_sweep(folder):
+    """``(runs, summary)`` as :func:`write_sweep` wrote them into ``folder`` (the
+    ``--out`` of ``python -m actfns sweep``).
+
+    Raises:
+        FileNotFoundError: ``folder`` has no ``runs.csv`` or ``summary.csv``.
+    """
+    frames = []
+    for name, index in (("runs.csv", None), ("summary.csv", "activation")):
+        path = os.path.join(os.fspath(folder), name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path} not found: {folder} is not the folder of a sweep; write one "
+                f"with `python -m actfns sweep --out {folder}`")
+        frames.append(pd.read_csv(path, index_col=index))
+    return tuple(frames)

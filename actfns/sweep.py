@@ -1,6 +1,6 @@
 """Sweeps: many training runs on any ``concurrent.futures`` executor, and their summary.
 
-A sweep is a list of ``RunSpec``s. :func:`run_specs` (``af.train_runs`` with an
+A sweep is a list of ``RunSpec``s. :func:`train_runs` (``af.train_runs`` with an
 ``executor``) sends each as one small task: the spec, a :class:`DataSource` (how to
 load the data, not the data) and the store's folder. The worker loads the data itself,
 once per process, trains or reuses the run through the run store (``train_run``) and
@@ -30,7 +30,6 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 
-import pandas as pd
 import torch
 from filelock import Timeout
 from torch.utils.data import TensorDataset
@@ -39,19 +38,12 @@ from tqdm.auto import tqdm
 from .checkpoints import run_lock
 from .course import COURSE_NUM_VAL, COURSE_SEED
 from .data import DatasetError, FashionMNISTData, load_fashion_mnist
-from .env import atomic_write, progress_enabled
+from .env import as_executor, progress_enabled
 from .runs import RunSpec, code_hash, torch_release, train_run
-from .seeds import compare_to_best, runs_frame, seed_specs, summarize_runs
 from .store import RunStore
 
-__all__ = ["DataSource", "RunFailure", "SweepError", "run_specs", "sweep_specs",
-           "sweep_tables", "screen_table", "write_sweep", "read_sweep",
-           "cluster_executor",
-           "SWEEP_ACTIVATIONS"]
+__all__ = ["DataSource", "RunFailure", "SweepError", "train_runs", "cluster_executor"]
 
-SWEEP_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish", "gelu",
-                     "mish", "selu")
-"""The several-seeds chapter's nine activations: the course's six, GELU, Mish, SELU."""
 
 SPLITS = ("train", "val", "test")
 _LOADED = {}  # DataSource -> FashionMNISTData, per process (a worker loads it once)
@@ -267,16 +259,6 @@ def _train_here(spec, source, expected, store, device, threads, code, where):
         return RunFailure.of(spec, err, where)
 
 
-def _executor(executor):
-    if hasattr(executor, "get_executor"):  # a Dask Client
-        return executor.get_executor()
-    if not callable(getattr(executor, "submit", None)):
-        raise TypeError("executor must be a concurrent.futures.Executor (e.g. "
-                        "ProcessPoolExecutor, or a Dask Client's get_executor()), got "
-                        f"{type(executor).__name__}")
-    return executor
-
-
 def _held(folder, names):
     """How many of the runs ``names`` someone is training now (their lock is held)."""
     count = 0
@@ -304,18 +286,38 @@ def _threads(threads):
         torch.set_num_threads(old)
 
 
-def run_specs(specs, data, *, executor=None, store=None, device=None, progress=None,
+def train_runs(specs, data, *, executor=None, store=None, device=None, progress=None,
               threads=None):
-    """Train (or reuse) every run of ``specs``, serially or on ``executor``.
+    """Train (or reuse) every run of ``specs``: serially, or as tasks on ``executor``.
 
-    Implements ``af.train_runs``; see its docstring. One progress bar counts the runs
-    done, running and failed.
+    Each task is one spec and a description of the data (``af.DataSource``); the
+    worker loads the data itself (once per process), trains or reuses the run through
+    the store, and sends back its History. The store's per-run lock keeps two workers
+    from training one run; a run whose worker died is not stored, so calling the same
+    sweep again trains only what is missing. One progress bar counts the runs done,
+    running and failed.
 
+    Args:
+        specs: ``RunSpec``s.
+        data: ``FashionMNISTData`` or an ``af.DataSource``. With an executor, data
+            from ``af.load_fashion_mnist()`` or ``DataSource.load()``: the workers
+            load it again from their own ``$ACTFNS_DATA`` (or the source's root).
+        executor: None (serial, in this process), a
+            ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``, or a
+            Dask ``Client`` (or its ``get_executor()``). Give a process pool the
+            ``forkserver`` (or ``spawn``) start method, as torch's threads do not
+            survive a plain fork; ``ctx.set_forkserver_preload(["actfns.sweep"])``
+            makes its workers start from a process that has imported actfns.
+        store: a ``RunStore`` or folder (None: ``$ACTFNS_CHECKPOINTS``); on a
+            cluster, a folder every worker sees under this path.
+        threads: torch threads per run (default: this process's when serial, 1 on an
+            executor). The same seed and thread count give the same weights.
     Returns:
         the runs' Histories, in the order of ``specs``.
     Raises:
-        SweepError: some runs failed, after every other run has finished (its
-            ``results`` holds them all).
+        SweepError: some runs failed; raised once every other run has finished. Its
+            message names each failed run with its error, and ``results`` holds every
+            run (History or ``RunFailure``, with the worker's traceback).
     """
     specs = list(specs)
     for spec in specs:
@@ -348,7 +350,7 @@ def run_specs(specs, data, *, executor=None, store=None, device=None, progress=N
                         results[i] = RunFailure.of(spec, err, "this process")
                     bar.update()
         else:
-            _run_on(_executor(executor), specs, data, store, device, threads, results,
+            _run_on(as_executor(executor), specs, data, store, device, threads, results,
                     bar, show)
         show(0)
     finally:
@@ -385,127 +387,6 @@ def _run_on(executor, specs, data, store, device, threads, results, bar, show):
         for future in pending:
             future.cancel()
         raise
-
-
-# --------------------------------------------------------------------------------------
-# A grid of runs and its summary
-
-
-def sweep_specs(acts=SWEEP_ACTIVATIONS, seeds=(COURSE_SEED,), *, depths=None,
-                width=256, inits=("default",), **spec):
-    """The runs of a grid: every activation, seed, depth and initialisation.
-
-    Args:
-        depths: numbers of hidden layers, each ``width`` units wide (None: the
-            course's network).
-        inits: initialisation schemes (``INIT_SCHEMES``).
-        spec: other RunSpec fields or changes to the course's recipe
-            (``max_epochs=3``), as ``seed_specs`` takes them.
-    Returns:
-        list of ``RunSpec``, without duplicates.
-    """
-    sizes = [None] if depths is None else [(width,) * d for d in depths]
-    specs = []
-    for hidden in sizes:
-        for init in inits:
-            more = dict(spec, init=init)
-            if hidden is not None:
-                more["hidden_sizes"] = hidden
-            specs += seed_specs(acts, seeds, **more)
-    return list(dict.fromkeys(specs))
-
-
-def _label(spec, depths, inits):
-    label = spec.act_name
-    if depths:
-        label += f" depth={len(spec.hidden_sizes)}"
-    if inits:
-        label += f" init={spec.init}"
-    return label
-
-
-def sweep_tables(specs, histories):
-    """The runs of a sweep and their summary, as the several-seeds chapter shows them.
-
-    Runs are grouped by activation, and by depth and initialisation where the sweep
-    has several (group labels like ``"relu depth=4 init=kaiming"``).
-
-    Returns:
-        ``(runs, summary)``: ``runs``, one row per run (``runs_frame``'s columns, the
-        group in ``activation``, plus ``act``, ``depth``, ``init`` and ``name``);
-        ``summary``, ``summarize_runs`` per group joined with ``compare_to_best``'s
-        screen (``gap``, ``se``, ``t``, ``df``, ``t_crit``, ``within_noise``), best
-        group first.
-    """
-    specs = list(specs)
-    depths = len({s.hidden_sizes for s in specs}) > 1
-    inits = len({s.init for s in specs}) > 1
-    groups, rows = {}, {}
-    for spec, history in zip(specs, histories, strict=True):
-        label = _label(spec, depths, inits)
-        groups.setdefault(label, {})[spec.seed] = history
-        rows.setdefault(label, {})[spec.seed] = dict(
-            act=spec.act_name, depth=len(spec.hidden_sizes), init=spec.init,
-            name=spec.name)
-    runs = runs_frame(groups)
-    extra = pd.DataFrame([row for r in rows.values() for row in r.values()])
-    runs = pd.concat([runs, extra], axis=1)
-    summary = summarize_runs(groups)
-    screen = compare_to_best(summary)
-    summary = summary.loc[screen.index].join(
-        screen[["gap", "se", "t", "df", "t_crit", "within_noise"]])
-    summary.index.name = "activation"
-    return runs, summary
-
-
-def screen_table(summary):
-    """``sweep_tables``'s summary as text columns: test accuracy, epochs to the best
-    validation accuracy and training time as mean ± std; the gap to the best and its
-    standard error in percentage points; t, df, t_crit and within_noise."""
-
-    def mean_std(col, scale=1.0, digits=2):
-        fmt = f"{{:.{digits}f}}".format
-        return ((scale * summary[f"{col}_mean"]).map(fmt) + " ± "
-                + (scale * summary[f"{col}_std"]).map(fmt))
-
-    table = pd.DataFrame({"runs": summary["runs"],
-                          "test accuracy (%)": mean_std("test_acc", 100),
-                          "epochs to best": mean_std("best_epoch", digits=1),
-                          "time (s)": mean_std("wall_time", digits=1),
-                          "gap (points)": (100 * summary["gap"]).round(2),
-                          "se (points)": (100 * summary["se"]).round(2)})
-    return table.join(summary[["t", "df", "t_crit"]].round(2)).join(
-        summary["within_noise"])
-
-
-def write_sweep(folder, specs, histories):
-    """Write ``runs.csv`` and ``summary.csv`` (see :func:`sweep_tables`) into
-    ``folder``; returns ``(runs, summary)``."""
-    runs, summary = sweep_tables(specs, histories)
-    folder = os.fspath(folder)
-    for name, frame, index in (("runs.csv", runs, False),
-                               ("summary.csv", summary, True)):
-        text = frame.to_csv(index=index).encode()
-        atomic_write(os.path.join(folder, name), lambda f, text=text: f.write(text))
-    return runs, summary
-
-
-def read_sweep(folder):
-    """``(runs, summary)`` as :func:`write_sweep` wrote them into ``folder`` (the
-    ``--out`` of ``python -m actfns sweep``).
-
-    Raises:
-        FileNotFoundError: ``folder`` has no ``runs.csv`` or ``summary.csv``.
-    """
-    frames = []
-    for name, index in (("runs.csv", None), ("summary.csv", "activation")):
-        path = os.path.join(os.fspath(folder), name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{path} not found: {folder} is not the folder of a sweep; write one "
-                f"with `python -m actfns sweep --out {folder}`")
-        frames.append(pd.read_csv(path, index_col=index))
-    return tuple(frames)
 
 
 # --------------------------------------------------------------------------------------

@@ -30,13 +30,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenM
 
 from common import af, header, load, median, parser  # noqa: E402
 
-from actfns.sweep import (  # noqa: E402
-    SWEEP_ACTIVATIONS,
-    DataSource,
-    cluster_executor,
-    run_specs,
-    sweep_specs,
-)
+from actfns.seeds import SWEEP_ACTIVATIONS, sweep_specs  # noqa: E402
+from actfns.sweep import DataSource, cluster_executor, train_runs  # noqa: E402
 
 SOURCE = DataSource(sizes=(20000, 5000, 5000))
 FULL_RUNS = len(SWEEP_ACTIVATIONS) * 30
@@ -104,20 +99,20 @@ def main():
     warm = sweep_specs(["relu"], range(args.workers), hidden_sizes=(8,), max_epochs=1)
     rows = {"serial": [], "cluster": [], "reused": []}
     with tempfile.TemporaryDirectory() as tmp:
-        run_specs(warm, data, store=f"{tmp}/warm", progress=False)  # this process too
+        train_runs(warm, data, store=f"{tmp}/warm", progress=False)  # this process too
         t0, cpu0 = time.perf_counter(), sum(cpu_seconds())
         with cluster_executor(workers=args.workers) as executor:
-            run_specs(warm, SOURCE, store=f"{tmp}/warm-c", executor=executor,
+            train_runs(warm, SOURCE, store=f"{tmp}/warm-c", executor=executor,
                       progress=False)
             start_wall = time.perf_counter() - t0
             start_cpu = (sum(cpu_seconds()) - cpu0) / args.workers
             for rep in range(args.reps):
-                rows["serial"].append(measured(lambda rep=rep: run_specs(
+                rows["serial"].append(measured(lambda rep=rep: train_runs(
                     specs, data, store=f"{tmp}/s{rep}", progress=False)))
-                rows["cluster"].append(measured(lambda rep=rep: run_specs(
+                rows["cluster"].append(measured(lambda rep=rep: train_runs(
                     specs, SOURCE, store=f"{tmp}/c{rep}", executor=executor,
                     progress=False)))
-                rows["reused"].append(measured(lambda rep=rep: run_specs(
+                rows["reused"].append(measured(lambda rep=rep: train_runs(
                     specs, SOURCE, store=f"{tmp}/c{rep}", executor=executor,
                     progress=False)))
                 print(f"  rep {rep + 1}: " + "; ".join(

@@ -66,7 +66,7 @@ def test_publish_writes_plain_files_and_a_manifest(published):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [af.pretrained.MANIFEST] + [f"{spec.name}{s}" for s in
                                     (".config", ".tar", ".history.json")])
-    for suffix, info in entry["files"].items():
+    for info in entry["files"].values():
         data = (folder / info["path"]).read_bytes()
         assert info["sha256"] == hashlib.sha256(data).hexdigest()
         assert info["size"] == len(data)

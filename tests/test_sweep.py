@@ -24,18 +24,14 @@ from conftest import make_blob_data
 
 import actfns as af
 from actfns.__main__ import main
-from actfns.sweep import (
-    DataSource,
-    RunFailure,
-    SweepError,
-    cluster_executor,
-    describe,
+from actfns.seeds import (
     read_sweep,
     screen_table,
     sweep_specs,
     sweep_tables,
     write_sweep,
 )
+from actfns.sweep import DataSource, RunFailure, SweepError, cluster_executor, describe
 
 # Runs of about half a second each on one idle core: long enough to kill a worker
 # mid-run. What the cluster tests spend is mostly starting workers: importing torch and
