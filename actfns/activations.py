@@ -3,12 +3,15 @@
 Each activation writes its formula in ``value(x)``, built from elementary tensor
 operations (``exp``, ``expm1``, ``log1p``, ``erfc``, ``clamp``, ``where``) rather than
 torch's ready-made function of the same name, so that the book can show the
-mathematics as code. Five also write their derivative in ``derivative(x, y)``, with
+mathematics as code. Eight (all but ReLU, LeakyReLU and Identity, whose chains are a
+single step) also write their derivative in ``derivative(x, y)``, with
 ``y = value(x)``, and backward uses it instead of differentiating ``value``'s
-operations one by one. That is faster (one short formula instead of a chain of
-intermediate tensors) and safe where the chain is not: ``1 / (1 + exp(-x))`` has the
-finite derivative ``y (1 - y)`` at every x, but the chain multiplies 0 by
-``exp(-x) = inf`` below x = -88 in float32 and returns NaN.
+operations one by one. That keeps the derivative exact and finite where the chain is
+not: ``1 / (1 + exp(-x))`` has a finite derivative at every x, but the chain
+multiplies 0 by ``exp(-x) = inf`` below x = -88 in float32 and returns NaN, and a
+product such as ``x * sigmoid(x)`` gives ``inf * 0`` at infinity. Whether it is
+also faster than the chain depends on the function (the book's appendix "Numerics of
+activation functions" times both).
 
 Values and derivatives stay finite wherever the mathematical function is finite, from
 ``-inf`` to ``inf`` included, in every float dtype (a NaN input gives NaN). All modules
