@@ -70,11 +70,13 @@ browser:
 # pdfinfo: the PDF test reads the PDF with them), from Debian; nothing is downloaded
 # while the book builds.
 LATEX_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra \
-	texlive-fonts-recommended tex-gyre latexmk fonts-freefont-otf poppler-utils
+	texlive-fonts-recommended tex-gyre latexmk fonts-freefont-otf fonts-dejavu-core \
+	poppler-utils
 latex:
 	@if command -v xelatex >/dev/null && command -v latexmk >/dev/null \
 	    && command -v pdftotext >/dev/null \
-	    && kpsewhich fncychap.sty unicode-math.sty ucharclasses.sty >/dev/null; then :; \
+	    && kpsewhich fncychap.sty unicode-math.sty ucharclasses.sty >/dev/null \
+	    && fc-list | grep -q DejaVuSansMono; then :; \
 	else echo "Installing Debian's TeX Live for the PDF: $(LATEX_PACKAGES)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
 	    -y --no-install-recommends $(LATEX_PACKAGES); fi

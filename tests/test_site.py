@@ -554,7 +554,7 @@ def test_favicon_logo_and_pdf_load_in_browser(visit):
     assert bytes(pdf[3]) == b"%PDF-", pdf
     assert page.page.locator("img.logo__image").first.evaluate(
         "img => img.naturalWidth") > 0
-    assert "CC BY 4.0" in page.page.locator("footer").first.inner_text()
+    assert "CC BY 4.0" in page.page.locator(".actfns-footer").first.inner_text()
     assert not page.problems, "\n".join(page.problems)
 
 
