@@ -4,13 +4,16 @@ Shared by test_site.py, test_binder.py and test_build_cache.py, so no test hard-
 a chapter name or an output folder.
 """
 
+import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import jupytext
+import pytest
 from jupyter_book.cli.main import find_config_path
 from sphinx_external_toc.parsing import parse_toc_yaml
 
@@ -85,16 +88,50 @@ def build_book(book=BOOK, env=None, timeout=3600):
         text=True, timeout=timeout, check=False)
 
 
-GLUE_ROLE = re.compile(r"\{glue(?::(\w+))?\}`([^`]+)`")
+EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
 
 
-def glue_roles(docname, book=BOOK):
-    """``[(kind, key), ...]`` for every inline glue role in the page's markdown cells.
+def eval_expressions(source_path):
+    """The ``{eval}`` expressions of a chapter's Markdown cells, in order."""
+    nb = jupytext.read(source_path)
+    return [expr for cell in nb.cells if cell.cell_type == "markdown"
+            for expr in EVAL_ROLE.findall(cell.source)]
 
-    ``kind`` is ``""`` for ``{glue}``, else the part after the colon (``text``,
-    ``any``, ``md``, ``math``, ``figure``); ``key`` drops a ``:format`` suffix.
-    """
-    nb = read_notebook(docname, book)
-    return [(kind or "", body.split(":", 1)[0].strip())
-            for cell in nb.cells if cell.cell_type == "markdown"
-            for kind, body in GLUE_ROLE.findall(cell.source)]
+
+# ---- the site build and the browser (fixtures in conftest.py) ----------------------
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+def chromium_path():
+    """The system's Chromium (``$ACTFNS_CHROMIUM`` to choose another)."""
+    path = os.environ.get("ACTFNS_CHROMIUM") or next(
+        filter(None, map(shutil.which, ("chromium", "google-chrome",
+                                        "google-chrome-stable"))), None)
+    if not path:
+        pytest.fail("no Chromium found: install Debian's `chromium` (make test does) "
+                    "or set $ACTFNS_CHROMIUM", pytrace=False)
+    return path
+
+
+def build_pdf():
+    """``make pdf``: the PDF build and its copy into the site (the command the
+    workflows run); output (stdout and stderr together) in ``.stdout``."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "pdf", f"BIN={Path(sys.executable).parent}"],
+        cwd=ROOT, env=USER_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=3600, check=False)
+
+
+@functools.cache
+def site_builds():
+    """``(HTML build, PDF build, html folder)``, built once per session (also for
+    tests/test_pdf.py): the HTML first, then the PDF. No builds (None, None) if
+    ACTFNS_BOOK_HTML is set."""
+    given = os.environ.get("ACTFNS_BOOK_HTML")
+    if given:
+        return None, None, Path(given).resolve()
+    html = build_book()
+    return html, build_pdf(), html_dir()

@@ -1,5 +1,6 @@
 """Shared fixtures: IDX files in the real format, an isolated checkpoint folder, a small
-generated classification problem, and the real FashionMNIST (``real_data``).
+generated classification problem, the real FashionMNIST (``real_data``), the built
+book (``built_book``, ``site``) and headless Chromium (``browser``).
 
 Every test gets its own ``$ACTFNS_CHECKPOINTS`` (a temporary folder) and
 ``$ACTFNS_PROGRESS=0``, so nothing is read from or written to the user's cache.
@@ -15,6 +16,7 @@ os.environ["MPLBACKEND"] = "Agg"  # before matplotlib is imported (by actfns.plo
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from book_helpers import CHROMIUM_ARGS, chromium_path, site_builds  # noqa: E402
 from torch.utils.data import TensorDataset  # noqa: E402
 
 import actfns as af  # noqa: E402
@@ -157,3 +159,34 @@ def real_data():
         "these tests explicitly with `pytest -m 'not realdata'`.",
         pytrace=False,
     )
+
+
+# ---- the built book and one browser for the whole session -------------------------
+# (one place: two sync Playwright instances cannot live in one thread)
+
+@pytest.fixture(scope="session")
+def built_book():
+    """``(CompletedProcess, html folder)``; no process if ACTFNS_BOOK_HTML is set."""
+    html, _, folder = site_builds()
+    return html, folder
+
+
+@pytest.fixture(scope="session")
+def site(built_book):
+    """The HTML folder, failing (not skipping) when the build left no site."""
+    html = built_book[1]
+    if not (html / "index.html").is_file():
+        pytest.fail(f"no built site in {html}: the book build failed (see "
+                    "test_book_builds_with_warnings_as_errors)", pytrace=False)
+    return html
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(),
+                                     args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()

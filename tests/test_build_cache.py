@@ -45,10 +45,10 @@ VERSION = re.compile(r'^__version__ = ".*"$', re.M)
 
 
 def set_version(package, version):
-    init = package / "__init__.py"
-    text, count = VERSION.subn(f'__version__ = "{version}"', init.read_text())
-    assert count == 1, f"no __version__ line in {init}"
-    init.write_text(text)
+    module = package / "version.py"  # where actfns.__version__ is defined
+    text, count = VERSION.subn(f'__version__ = "{version}"', module.read_text())
+    assert count == 1, f"no __version__ line in {module}"
+    module.write_text(text)
 
 
 def built_output(result, site):

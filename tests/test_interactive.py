@@ -123,18 +123,13 @@ def test_two_explorers_have_distinct_ids():
 
 
 @pytest.mark.slow  # starts Chromium
-def test_static_explorer_in_a_browser(tmp_path):
-    from playwright.sync_api import sync_playwright
-    from test_site import CHROMIUM_ARGS, chromium_path
-
+def test_static_explorer_in_a_browser(tmp_path, browser):
     page_file = tmp_path / "explorer.html"
     page_file.write_text("<!doctype html><html><body>"
                          + af.activation_explorer().html() + "</body></html>")
     problems = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(),
-                                    args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context()
+    context = browser.new_context()
+    try:
         context.route("**/*", lambda route: route.continue_()
                       if route.request.url.startswith("file://")
                       else (problems.append(route.request.url), route.abort()))
@@ -155,5 +150,6 @@ def test_static_explorer_in_a_browser(tmp_path):
         assert title.text_content() == "Swish, beta=1"
         slider = root.locator("input[type=range]")
         assert (slider.get_attribute("max"), slider.input_value()) == ("5", "1")
-        browser.close()
+    finally:
+        context.close()
     assert not problems, problems

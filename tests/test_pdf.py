@@ -15,9 +15,9 @@ import subprocess
 import unicodedata
 
 import pytest
-from book_helpers import ROOT, notebook_docnames
+from book_helpers import ROOT, notebook_docnames, site_builds
 from bs4 import BeautifulSoup
-from test_site import PAGES, PDF_NAME, article, page_soup, site_builds
+from test_site import PAGES, PDF_NAME, article, page_soup
 
 pytestmark = pytest.mark.slow
 

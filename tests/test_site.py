@@ -1,13 +1,13 @@
 """The book builds with ``-W`` and the built site works, checked in its HTML and in a
 real browser.
 
-The build runs once per session (``site_builds``): ``jupyter-book build book -W
---keep-going``, re-executing every chapter, then ``make pdf`` (the whole book as a PDF,
-put beside the HTML; tests/test_pdf.py reads it). The browser tests serve the HTML on
-localhost and open each page in headless Chromium (the system's, driven by
-Playwright; nothing is downloaded). Every request that does not go to that local
-server is blocked and reported: the site must work offline, MathJax included (it is
-served from the site's own ``_static/mathjax``). Screenshots go to
+The build runs once per session (``book_helpers.site_builds``): ``jupyter-book build
+book -W --keep-going``, re-executing every chapter, then ``make pdf`` (the whole
+book as a PDF, put beside the HTML; tests/test_pdf.py reads it). The browser tests
+serve the HTML on localhost and open each page in headless Chromium (the system's,
+driven by Playwright; nothing is downloaded). Every request that does not go to that
+local server is blocked and reported: the site must work offline, MathJax included
+(it is served from the site's own ``_static/mathjax``). Screenshots go to
 ``test-artifacts/screenshots/``.
 
 Set ``ACTFNS_BOOK_HTML=<folder>`` to check an existing build (and its PDF) instead of
@@ -19,8 +19,6 @@ import http.server
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -29,11 +27,8 @@ import pytest
 import yaml
 from book_helpers import (
     ROOT,
-    USER_ENV,
-    build_book,
     docnames,
-    glue_roles,
-    html_dir,
+    eval_expressions,
     notebook_docnames,
     read_notebook,
     source_of,
@@ -52,47 +47,6 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 PDF_NAME = Path(CONFIG["latex"]["latex_documents"]["targetname"]).with_suffix(
     ".pdf").name
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-
-
-def build_pdf():
-    """``make pdf``: the PDF build and its copy into the site (the command the
-    workflows run); output (stdout and stderr together) in ``.stdout``."""
-    return subprocess.run(
-        ["make", "--no-print-directory", "pdf", f"BIN={Path(sys.executable).parent}"],
-        cwd=ROOT, env=USER_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=3600, check=False)
-
-
-@functools.cache
-def site_builds():
-    """``(HTML build, PDF build, html folder)``, built once per session (also for
-    tests/test_pdf.py): the HTML first, then the PDF. No builds (None, None) if
-    ACTFNS_BOOK_HTML is set."""
-    given = os.environ.get("ACTFNS_BOOK_HTML")
-    if given:
-        return None, None, Path(given).resolve()
-    html = build_book()
-    return html, build_pdf(), html_dir()
-
-
-@pytest.fixture(scope="session")
-def built_book():
-    """``(CompletedProcess, html folder)``; no process if ACTFNS_BOOK_HTML is set."""
-    html, _, folder = site_builds()
-    return html, folder
-
-
-@pytest.fixture(scope="session")
-def site(built_book):
-    """The HTML folder, failing (not skipping) when the build left no site."""
-    html = built_book[1]
-    if not (html / "index.html").is_file():
-        pytest.fail(f"no built site in {html}: the book build failed (see "
-                    "test_book_builds_with_warnings_as_errors)", pytrace=False)
-    return html
 
 
 def test_book_builds_with_warnings_as_errors(built_book):
@@ -250,29 +204,26 @@ def test_chapters_execute_side_by_side_and_the_speed_appendix_alone(site):
 
 
 @pytest.mark.parametrize("docname", PAGES)
-def test_glued_numbers_are_resolved(site, docname):
-    soup = page_soup(site, docname)
-    content = article(soup)
+def test_eval_values_are_resolved(site, docname):
+    """Every ``{eval}`` role of the source is a value on the page (MyST-NB's inline
+    execution writes it as ``span.output.text_plain``), and none is empty, ``nan`` or
+    ``None``, except where a page shows a broken formula on purpose (an expression
+    naming ``naive`` or ``course``)."""
+    content = article(page_soup(site, docname))
     for code in content.find_all(["pre", "code"]):
-        code.decompose()  # code may legitimately show glue syntax
-    assert "{glue" not in content.get_text(), (
-        f"{docname}: an unresolved glue role was rendered as text")
-    roles = glue_roles(docname)
-    pasted = [s.get_text().strip() for s in content.select("span.pasted-text")]
-    wanted = sum(1 for kind, _ in roles if kind == "text")
-    assert len(pasted) >= wanted, (
-        f"{docname}: {wanted} {{glue:text}} roles in the source, {len(pasted)} "
-        "glued values on the page")
-    bad = [text for text in pasted if text.lower() in {"", "nan", "-nan", "none"}]
-    # A NaN is the point only where a page shows a broken formula on purpose: the
-    # course's naive code ("course_..." / "naive" glue names). Nowhere else.
-    shown_broken = sum(1 for kind, key in roles
-                       if kind == "text" and re.search(r"course|naive", key))
-    assert "" not in bad and "none" not in [b.lower() for b in bad], (
-        f"{docname}: glued values that are empty: {bad}")
-    assert len(bad) <= shown_broken, (
-        f"{docname}: glued values that are not numbers: {bad} (only glue names with "
-        f"'course'/'naive', showing the course's broken formulas, may be NaN)")
+        code.decompose()  # code may legitimately show role syntax
+    assert "{eval}" not in content.get_text(), (
+        f"{docname}: an {{eval}} role was rendered as text")
+    expressions = eval_expressions(source_of(docname))
+    values = [s.get_text().strip() for s in content.select("span.output.text_plain")
+              if not s.find_parent("div", class_="cell_output")]
+    assert len(values) == len(expressions), (
+        f"{docname}: {len(expressions)} {{eval}} roles in the source, {len(values)} "
+        "values on the page")
+    bad = [(expr, value) for expr, value in zip(expressions, values, strict=True)
+           if value.strip("'\"").lower() in {"", "nan", "-nan", "none"}
+           and not re.search(r"course|naive", expr)]
+    assert not bad, f"{docname}: {{eval}} values that are not values: {bad}"
 
 
 @pytest.mark.parametrize("docname", NOTEBOOKS)
@@ -295,6 +246,8 @@ def test_no_error_outputs(site, docname):
         out = cell.select_one("div.cell_output")
         if out is None:
             continue
+        for listing in out.select("div.highlight-python"):
+            listing.decompose()  # af.show_source's code (a docstring's "Raises:")
         text = out.get_text()
         assert "Traceback" not in text, f"{docname}: a cell output holds a traceback"
         found = re.search(r"^\s*\w*(Error|Exception|Warning)\b:", text, re.M)
@@ -307,17 +260,6 @@ def test_no_error_outputs(site, docname):
 
 
 # ---- in a real browser ------------------------------------------------------------
-
-def chromium_path():
-    """The system's Chromium (``$ACTFNS_CHROMIUM`` to choose another)."""
-    path = os.environ.get("ACTFNS_CHROMIUM") or next(
-        filter(None, map(shutil.which, ("chromium", "google-chrome",
-                                        "google-chrome-stable"))), None)
-    if not path:
-        pytest.fail("no Chromium found: install Debian's `chromium` (make test does) "
-                    "or set $ACTFNS_CHROMIUM", pytrace=False)
-    return path
-
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
@@ -334,17 +276,6 @@ def server(site):
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=chromium_path(),
-                                     args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 class Visit:
