@@ -21,21 +21,19 @@ under 60 s with the networks; under Binder's 2 GB per kernel in both modes.
 """
 
 import argparse
-import contextlib
-import functools
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # book_helpers: the chapters from _toc.yml
+sys.path.insert(0, str(ROOT / "tests"))  # book_helpers: the chapters, a loopback server
+from book_helpers import serve  # noqa: E402
+
 TARGET_S = 60
 BINDER_MB = 2048
 
@@ -71,24 +69,6 @@ def run_chapter(source, timeout):
         result["seconds"] = time.perf_counter() - start
         result["peak_mb"] = peak_rss_mb(pid)
     return result
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # no line per request on stderr
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder):
-    """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def networks_folder(given, scratch):

@@ -4,12 +4,16 @@ Shared by test_site.py, test_binder.py and test_build_cache.py, so no test hard-
 a chapter name or an output folder.
 """
 
+import contextlib
 import functools
+import http.server
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jupytext
@@ -96,6 +100,34 @@ def eval_expressions(source_path):
     nb = jupytext.read(source_path)
     return [expr for cell in nb.cells if cell.cell_type == "markdown"
             for expr in EVAL_ROLE.findall(cell.source)]
+
+
+# ---- loopback HTTP ------------------------------------------------------------------
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no line per request on stderr
+        pass
+
+
+@contextlib.contextmanager
+def serve(folder):
+    """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port_url():
+    """A loopback URL nothing listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/networks/"
 
 
 # ---- the site build and the browser (fixtures in conftest.py) ----------------------

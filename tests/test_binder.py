@@ -16,24 +16,27 @@ pressing "Run all" would.
 """
 
 import ast
-import contextlib
-import functools
-import http.server
 import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import jupytext
 import pytest
 import yaml
-from book_helpers import ROOT, USER_ENV, docnames, notebook_docnames, source_of
+from book_helpers import (
+    ROOT,
+    USER_ENV,
+    closed_port_url,
+    docnames,
+    notebook_docnames,
+    serve,
+    source_of,
+)
 from conftest import make_blob_data
 from packaging.utils import canonicalize_name
 
@@ -341,33 +344,6 @@ def test_start_keeps_the_readers_settings_and_the_exit_status():
 
 
 # ---- binder/postBuild --------------------------------------------------------------
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # no line per request on stderr
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder):
-    """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port_url():
-    """A loopback URL nothing listens on (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/networks/"
-
 
 def run_postbuild(tmp_path, url):
     env = dict(USER_ENV, HOME=str(tmp_path / "home"),

@@ -47,13 +47,14 @@ import yaml
 from book_helpers import (
     ROOT,
     USER_ENV,
+    closed_port_url,
     eval_expressions,
     notebook_docnames,
     read_notebook,
+    serve,
     source_of,
 )
 from bs4 import BeautifulSoup
-from test_binder import closed_port_url, serve
 
 BIN = Path(sys.executable).parent
 BINDER = ROOT / "binder"

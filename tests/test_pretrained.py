@@ -1,15 +1,12 @@
 """Trained networks published with the site (manifest, fetch by fingerprint, checksum
 checks) and the course's own published files, served from a loopback HTTP server."""
 
-import contextlib
-import functools
 import hashlib
-import http.server
 import json
-import threading
 
 import pytest
 import torch
+from book_helpers import serve
 from conftest import make_blob_data
 
 import actfns as af
@@ -19,22 +16,6 @@ import actfns.runs
 
 TINY = dict(hidden_sizes=(16,), input_size=16, num_classes=4,
             recipe=af.Recipe(max_epochs=2, batch_size=64))
-
-
-@contextlib.contextmanager
-def serve(folder):
-    """An HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(folder))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(autouse=True)

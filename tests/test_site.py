@@ -14,13 +14,10 @@ Set ``ACTFNS_BOOK_HTML=<folder>`` to check an existing build (and its PDF) inste
 building (for working on these tests); the two build tests then fail.
 """
 
-import functools
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -31,6 +28,7 @@ from book_helpers import (
     eval_expressions,
     notebook_docnames,
     read_notebook,
+    serve,
     source_of,
 )
 from bs4 import BeautifulSoup
@@ -261,21 +259,11 @@ def test_no_error_outputs(site, docname):
 
 # ---- in a real browser ------------------------------------------------------------
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="session")
 def server(site):
     """``http://127.0.0.1:PORT/`` serving the built site."""
-    handler = functools.partial(QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(site) as url:
+        yield url
 
 
 class Visit:
