@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import os
 import struct
+from pathlib import Path
 
 os.environ["MPLBACKEND"] = "Agg"  # before matplotlib is imported (by actfns.plotting)
 
@@ -78,6 +79,19 @@ def files_table(contents):
     """``actfns.data.FILES``-style table (bytes, SHA-256) of the given contents."""
     return {name: (len(data), hashlib.sha256(data).hexdigest())
             for name, data in contents.items()}
+
+
+def snapshot(folder):
+    """Every entry under ``folder``: bytes of files, targets of links."""
+    out = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_symlink():
+            out[str(path)] = ("link", os.readlink(path))
+        elif path.is_file():
+            out[str(path)] = ("file", path.read_bytes())
+        else:
+            out[str(path)] = ("folder",)
+    return out
 
 
 @pytest.fixture(autouse=True)

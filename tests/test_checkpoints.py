@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import snapshot
 from torch import nn
 
 import actfns as af
@@ -322,19 +323,6 @@ def test_a_long_name_that_fits_works(ckpt_dir):
 
 # ---------------------------------------------------------------------------------
 # Files actfns did not write are never replaced
-
-
-def snapshot(folder):
-    """Every entry under ``folder`` with its bytes (files) or target (links)."""
-    out = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_symlink():
-            out[str(path)] = ("link", os.readlink(path))
-        elif path.is_file():
-            out[str(path)] = ("file", path.read_bytes())
-        else:
-            out[str(path)] = ("folder",)
-    return out
 
 
 def test_the_courses_pair_is_never_replaced(ckpt_dir):

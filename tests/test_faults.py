@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_blob_data
+from conftest import make_blob_data, snapshot
 
 import actfns as af
 import actfns.checkpoints
@@ -125,21 +125,28 @@ def leftovers(folder, name):
     return found
 
 
-def snapshot(folder):
-    """Every entry under ``folder``: bytes of files, targets of links."""
-    out = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_symlink():
-            out[str(path)] = ("link", os.readlink(path))
-        elif path.is_file():
-            out[str(path)] = ("file", path.read_bytes())
-        else:
-            out[str(path)] = ("folder",)
-    return out
-
-
 # ---------------------------------------------------------------------------------
 # The worker: forks children, kills them, loads what they left
+
+
+def save_and_load(kind, folder, nets):
+    """``(save(k), load())`` for one name in ``folder``: ``save_model`` /
+    ``load_model`` (kind ``"save_model"``, load gives no history) or the run store's
+    ``put`` / ``get`` (``save(k)`` stores ``nets[k]`` with ``numbered_history(k)``)."""
+    folder, store = Path(folder), af.RunStore(folder)
+
+    def save(k):
+        if kind == "save_model":
+            af.save_model(nets[k], folder, NAME)
+        else:
+            store.put(NAME, nets[k], numbered_history(k))
+
+    def load():
+        if kind == "save_model":
+            return af.load_model(folder, NAME), None
+        return store.get(NAME)
+
+    return save, load
 
 
 def spawn(job):
@@ -220,18 +227,7 @@ def kill_saves(folder, kind, trials, seed):
     ``RunStore.put``); then load, as the next process would."""
     folder, rng = Path(folder), random.Random(seed)
     nets = [numbered_net(k) for k in range(6)]
-    store = af.RunStore(folder)
-
-    def save(k):
-        if kind == "save_model":
-            af.save_model(nets[k], folder, NAME)
-        else:
-            store.put(NAME, nets[k], numbered_history(k))
-
-    def load():
-        if kind == "save_model":
-            return af.load_model(folder, NAME), None
-        return store.get(NAME)
+    save, load = save_and_load(kind, folder, nets)
 
     shutil.rmtree(folder, ignore_errors=True)
     start = time.perf_counter()
@@ -296,19 +292,8 @@ def kill_at_each_line(folder, kind):
     reaches the n-th such line, for every n."""
     folder = Path(folder)
     nets = [numbered_net(k, hidden=(32,), input_size=16) for k in range(2)]
-    store = af.RunStore(folder)
     watched = {actfns.checkpoints.__file__, actfns.store.__file__}
-
-    def save(k):
-        if kind == "save_model":
-            af.save_model(nets[k], folder, NAME)
-        else:
-            store.put(NAME, nets[k], numbered_history(k))
-
-    def load():
-        if kind == "save_model":
-            return af.load_model(folder, NAME), None
-        return store.get(NAME)
+    save, load = save_and_load(kind, folder, nets)
 
     def save_killed_at(stop, say):
         seen = [0]
@@ -452,18 +437,7 @@ def concurrent(folder, kind, seconds, writers, readers, seed):
     load must be exactly one of the saved networks (and its history)."""
     folder = Path(folder)
     nets = [numbered_net(k, hidden=(32,), input_size=16) for k in range(6)]
-    store = af.RunStore(folder)
-
-    def save(k):
-        if kind == "save_model":
-            af.save_model(nets[k], folder, NAME)
-        else:
-            store.put(NAME, nets[k], numbered_history(k))
-
-    def load():
-        if kind == "save_model":
-            return af.load_model(folder, NAME), None
-        return store.get(NAME)
+    save, load = save_and_load(kind, folder, nets)
 
     shutil.rmtree(folder, ignore_errors=True)
     save(0)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import snapshot
 
 import actfns as af
 import actfns.checkpoints
@@ -37,18 +38,6 @@ def same_weights(a, b):
 
 def listing(folder):
     return sorted(p.name for p in Path(folder).iterdir())
-
-
-def snapshot(folder):
-    out = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_symlink():
-            out[str(path)] = ("link", os.readlink(path))
-        elif path.is_file():
-            out[str(path)] = ("file", path.read_bytes())
-        else:
-            out[str(path)] = ("folder",)
-    return out
 
 
 def course_pair(folder, name, net):
