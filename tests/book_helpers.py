@@ -102,6 +102,14 @@ def eval_expressions(source_path):
             for expr in EVAL_ROLE.findall(cell.source)]
 
 
+def eval_values(body):
+    """The values MyST-NB's inline execution wrote for a built page's ``{eval}`` roles
+    (``span.output.text_plain`` outside cell outputs), in order; ``body`` is the
+    page's BeautifulSoup (or its article)."""
+    return [span.get_text().strip() for span in body.select("span.output.text_plain")
+            if not span.find_parent("div", class_="cell_output")]
+
+
 # ---- loopback HTTP ------------------------------------------------------------------
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

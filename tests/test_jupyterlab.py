@@ -51,6 +51,7 @@ from book_helpers import (
     USER_ENV,
     closed_port_url,
     eval_expressions,
+    eval_values,
     notebook_docnames,
     read_notebook,
     serve,
@@ -393,8 +394,7 @@ class SitePage:
 def site_page(html_path):
     soup = BeautifulSoup(Path(html_path).read_text(encoding="utf-8"), "html.parser")
     body = soup.find("article") or soup
-    values = [span.get_text().strip() for span in body.select("span.output.text_plain")
-              if not span.find_parent("div", class_="cell_output")]
+    values = eval_values(body)
     images = len(body.select("div.cell_output img"))
     # af.show_source's HTML (MyST-NB also wraps text outputs in div.highlight)
     listings = len(body.select("div.cell_output div.highlight-python > div.highlight"))

@@ -5,7 +5,7 @@ published beside the HTML, read back with poppler-utils (``pdfinfo``, ``pdftotex
 
 What a reader of the PDF must find: a document of plausible length, every page's
 title, the figures, and the numbers the chapters compute (the values the text shows
-inline, e.g. with glue or {eval}), equal to the site's where a chapter is
+inline with {eval}), equal to the site's where a chapter is
 deterministic.
 """
 
@@ -112,11 +112,10 @@ def test_pdf_has_the_figures(site, pdf):
 
 
 def inline_values(site, docname):
-    """The values a page's text shows from its code: glued text and {eval} output."""
+    """The {eval} values a page's paragraphs and list items show."""
     soup = BeautifulSoup((site / f"{docname}.html").read_text(encoding="utf-8"),
                          "html.parser")
-    spans = article(soup).select("span.pasted-text, p span.output.text_plain, "
-                                 "li span.output.text_plain")
+    spans = article(soup).select("p span.output.text_plain, li span.output.text_plain")
     return [normalise(span.get_text()) for span in spans]
 
 

@@ -26,6 +26,7 @@ from book_helpers import (
     ROOT,
     docnames,
     eval_expressions,
+    eval_values,
     notebook_docnames,
     read_notebook,
     serve,
@@ -213,8 +214,7 @@ def test_eval_values_are_resolved(site, docname):
     assert "{eval}" not in content.get_text(), (
         f"{docname}: an {{eval}} role was rendered as text")
     expressions = eval_expressions(source_of(docname))
-    values = [s.get_text().strip() for s in content.select("span.output.text_plain")
-              if not s.find_parent("div", class_="cell_output")]
+    values = eval_values(content)
     assert len(values) == len(expressions), (
         f"{docname}: {len(expressions)} {{eval}} roles in the source, {len(values)} "
         "values on the page")
